@@ -1,0 +1,89 @@
+"""Stage 2: apply the patch series with ``git am``, one commit per patch.
+
+The series lives on branch ``wb/patched``, built fresh from the base tag each
+time. A patch that does not apply is named with the file and hunk that failed,
+and the tree is put back at the base: never half applied.
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from workbench import log
+from workbench.errors import WorkbenchError
+from workbench.proc import git, run
+from workbench.source import BASE_TAG, PATCHED_BRANCH, KernelTree, checkout
+from workbench.status import Status
+from workbench.workspace import PATCHES_DIR
+
+# The identity of the commits git am makes; the patch's author is kept.
+_COMMITTER = ["-c", "user.name=workbench", "-c", "user.email=workbench@localhost"]
+
+
+@dataclass(frozen=True)
+class AppliedSeries:
+    status: Status
+    patches: tuple[Path, ...]
+    commits: tuple[str, ...] = ()
+    head: str = ""
+    failed_patch: Path | None = None
+    failed_at: tuple[str, ...] = ()  # "fs/splice.c:123" per failed hunk
+    git_output: str = ""
+
+
+@dataclass
+class Series:
+    patches: list[Path] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, patches_dir: Path = PATCHES_DIR) -> "Series":
+        """Patches in the order of ``patches_dir/series`` (quilt style, # comments)."""
+        series_file = patches_dir / "series"
+        if not series_file.exists():
+            raise WorkbenchError(f"no series file at {series_file}",
+                                 hint="list the patch files there, one per line, in order")
+        patches = []
+        for number, line in enumerate(series_file.read_text().splitlines(), 1):
+            name = line.split("#", 1)[0].strip()
+            if not name:
+                continue
+            path = patches_dir / name
+            if not path.is_file():
+                raise WorkbenchError(f"{series_file}:{number}: patch '{name}' not found")
+            patches.append(path)
+        return cls(patches)
+
+
+def parse_am_failure(output: str) -> tuple[str, ...]:
+    """The file:line of each hunk git am (git apply) reported as failed."""
+    places = re.findall(r"^error: patch failed: (\S+:\d+)$", output, re.M)
+    missing = re.findall(r"^error: (\S+): (?:does not exist in index|No such file or directory)$",
+                         output, re.M)
+    return tuple(places + [f"{path} (file missing)" for path in missing])
+
+
+def apply_series(tree: KernelTree, series: Series, log_path: Path | None = None) -> AppliedSeries:
+    """Rebuild ``wb/patched`` = base + series; on failure leave the tree at the base."""
+    checkout(tree, BASE_TAG)
+    git(tree.path, "branch", "-f", PATCHED_BRANCH, BASE_TAG)
+    git(tree.path, "checkout", "-q", PATCHED_BRANCH)
+    # A previous run killed inside git am leaves its state behind.
+    run(["git", "-C", str(tree.path), "am", "--abort"], check=False)
+    commits = []
+    for patch in series.patches:
+        # Committer date = author date: the same series on the same base gives
+        # the same commit hashes, so results from two machines name one head.
+        proc = run(["git", *_COMMITTER, "-C", str(tree.path), "am", "--no-3way",
+                    "--committer-date-is-author-date", str(patch)], check=False, log=log_path)
+        if proc.returncode != 0:
+            run(["git", "-C", str(tree.path), "am", "--abort"], check=False, log=log_path)
+            checkout(tree, BASE_TAG)
+            git(tree.path, "branch", "-f", PATCHED_BRANCH, BASE_TAG)
+            return AppliedSeries(Status.APPLY_FAILURE, tuple(series.patches), tuple(commits),
+                                 failed_patch=patch, failed_at=parse_am_failure(proc.stdout),
+                                 git_output=proc.stdout)
+        commits.append(git(tree.path, "rev-parse", "HEAD"))
+        log.info(f"applied {patch.name}")
+    head = git(tree.path, "rev-parse", "HEAD")
+    checkout(tree, head)
+    return AppliedSeries(Status.PASS, tuple(series.patches), tuple(commits), head=head)
