@@ -1,0 +1,187 @@
+"""Stage 5: boot a kernel with virtme-ng and run a command in the guest.
+
+The console is streamed through pexpect into ``console.log`` under a timeout;
+on timeout the whole process group (vng and QEMU) is killed. The outcome is
+classified from the exit status and the console: PANIC and OOPS from kernel
+reports, TIMEOUT, INFRA when QEMU or vng failed before the kernel ran.
+"""
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pexpect
+
+from workbench import log
+from workbench.console import KernelReport, find_reports
+from workbench.errors import WorkbenchError
+from workbench.status import Status
+
+DEFAULT_TIMEOUT = 600.0
+DEFAULT_MEMORY = "3G"
+KVM_DEVICE = Path("/dev/kvm")
+_KVM_PROBE_SECONDS = 3.0
+
+# The kernel's first console line: without it the kernel never ran.
+_BOOT_BANNER = "Linux version "
+_KSFT_SKIP = 4
+
+
+@dataclass(frozen=True)
+class Accel:
+    """How QEMU runs the guest, and why."""
+
+    name: str  # "kvm" or "tcg"
+    reason: str
+
+
+@dataclass(frozen=True)
+class BootRequest:
+    image: Path
+    command: str
+    timeout: float = DEFAULT_TIMEOUT
+    memory: str = DEFAULT_MEMORY
+    cpus: int = 2
+    rwdirs: tuple[Path, ...] = ()
+    qemu_opts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BootResult:
+    status: Status
+    console_log: Path
+    seconds: float
+    accel: str
+    exit_code: int | None = None
+    reason: str = ""
+    reports: tuple[KernelReport, ...] = field(default_factory=tuple)
+
+
+def _probe_kvm(qemu: str) -> Accel:
+    if not KVM_DEVICE.exists():
+        return Accel("tcg", f"{KVM_DEVICE} does not exist")
+    if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
+        return Accel("tcg", f"no permission to use {KVM_DEVICE}")
+    # A guest with no disk sits in the firmware forever when KVM works; a
+    # broken KVM makes QEMU abort within a fraction of a second.
+    proc = subprocess.Popen([qemu, "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults",
+                             "-display", "none", "-no-reboot", "-monitor", "none",
+                             "-serial", "none"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        _, stderr = proc.communicate(timeout=_KVM_PROBE_SECONDS)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return Accel("kvm", "KVM works")
+    first_error = next((line for line in stderr.splitlines() if line.strip()),
+                       f"exit status {proc.returncode}")
+    return Accel("tcg", f"KVM is present but QEMU fails with it ({first_error.strip()})")
+
+
+def detect_accel(cache: Path | None = None) -> Accel:
+    """KVM when it really works, TCG otherwise; cached per host boot."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        raise WorkbenchError("qemu-system-x86_64 not found",
+                             hint="run scripts/install-deps.sh (as root)")
+    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    key = f"{boot_id}:{os.stat(qemu).st_mtime}"
+    if cache is not None and cache.exists():
+        record = json.loads(cache.read_text())
+        if record.get("key") == key:
+            return Accel(record["name"], record["reason"])
+    accel = _probe_kvm(qemu)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"key": key, "name": accel.name, "reason": accel.reason}))
+    return accel
+
+
+def _tool_path() -> str:
+    """PATH with this interpreter's bin directory first: vng runs virtme-run
+    from PATH, and both live in the virtualenv the workbench runs from."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
+def vng_command(request: BootRequest, accel: Accel) -> list[str]:
+    vng = shutil.which("vng", path=_tool_path())
+    if vng is None:
+        raise WorkbenchError("vng (virtme-ng) not found",
+                             hint="run the README's setup; it installs virtme-ng in .venv")
+    cmd = [vng, "--run", str(request.image), "--verbose", "--memory", request.memory,
+           "--cpus", str(request.cpus)]
+    if accel.name != "kvm":
+        cmd.append("--disable-kvm")
+    for rwdir in request.rwdirs:
+        cmd.append(f"--rwdir={rwdir}")
+    if request.qemu_opts:
+        cmd.append(f"--qemu-opts={' '.join(request.qemu_opts)}")
+    cmd += ["--exec", request.command]
+    return cmd
+
+
+def classify(console: str, exit_code: int | None, timed_out: bool) -> tuple[Status, str,
+                                                                          list[KernelReport]]:
+    """The outcome of a boot from its console text and the vng exit status."""
+    reports = find_reports(console)
+    if timed_out:
+        return Status.TIMEOUT, "the guest did not finish before the timeout", reports
+    if any(r.is_panic for r in reports):
+        return Status.PANIC, next(r.headline for r in reports if r.is_panic), reports
+    if reports:
+        return Status.OOPS, reports[0].headline, reports
+    if _BOOT_BANNER not in console:
+        last = console.strip().splitlines()[-1:] or ["no output"]
+        return Status.INFRA, f"the kernel never started: {last[0]}", reports
+    if exit_code == 0:
+        return Status.PASS, "", reports
+    if exit_code == _KSFT_SKIP:
+        return Status.SKIP, "the command exited with the kselftest skip status 4", reports
+    return Status.FAIL, f"the command exited with status {exit_code}", reports
+
+
+def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
+    """Boot ``request.image``, run the command, and classify what happened."""
+    if not request.image.exists():
+        raise WorkbenchError(f"kernel image {request.image} not found",
+                             hint="build it first with `wb build`")
+    cmd = vng_command(request, accel)
+    start = time.monotonic()
+    timed_out = False
+    with console_log.open("wb") as out:
+        out.write(f"# {shlex.join(cmd)}\n".encode())
+        out.flush()
+        child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
+                              dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
+        try:
+            child.expect(pexpect.EOF, timeout=request.timeout)
+        except pexpect.TIMEOUT:
+            timed_out = True
+        finally:
+            _kill_group(child)
+    seconds = round(time.monotonic() - start, 1)
+    exit_code = None if timed_out else child.exitstatus
+    if exit_code is None and not timed_out and child.signalstatus is not None:
+        exit_code = 128 + child.signalstatus
+    console = console_log.read_text(errors="replace")
+    status, reason, reports = classify(console, exit_code, timed_out)
+    return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
+                      tuple(reports))
+
+
+def _kill_group(child: pexpect.spawn) -> None:
+    """End vng and the QEMU it started, so no stray process stays behind."""
+    if child.isalive():
+        try:
+            os.killpg(child.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    child.close(force=True)
