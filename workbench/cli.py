@@ -1,0 +1,149 @@
+"""The ``wb`` command line: a thin layer over the pipeline stages."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from workbench import __version__, log, pipeline
+from workbench.errors import WorkbenchError
+from workbench.guest_tests import FILESYSTEMS, SUITES
+from workbench.kconfig import DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
+from workbench.source import DEFAULT_TARBALL
+from workbench.workspace import VARIANTS
+
+DESCRIPTION = """\
+Kernel patch workbench: kernel tree -> patch series -> config -> build -> boot
+(virtme-ng, QEMU) -> in-guest tests -> KTAP -> JUnit/JSON.
+
+State lives in the work directory (--workdir, $WB_WORKDIR, default ./work):
+the kernel tree in linux/, builds in build/<variant>/, and every run in its
+own runs/<date>-<command>/ directory (runs/latest points at the newest).
+"""
+
+EPILOG = """\
+exit status: 0 pass, 1 test failure, 2 bad input or a failed step, 3 kernel
+oops/WARN, 4 kernel panic, 5 guest timeout, 6 QEMU/vng failure,
+7 patch does not apply, 8 config check failed, 9 build failed.
+"""
+
+
+def _add_variant(p: argparse.ArgumentParser, default: str | None = "patched") -> None:
+    p.add_argument("--variant", choices=VARIANTS, default=default,
+                   help=f"kernel variant: base (the pristine tree) or patched (base + "
+                        f"series) (default: {default})")
+
+
+def _add_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base-target", default=DEFAULT_BASE_TARGET,
+                   help=f"make target the config starts from (default: {DEFAULT_BASE_TARGET})")
+    p.add_argument("--fragment", action="append", dest="fragments", metavar="NAME",
+                   help="config fragment from configs/ (NAME or NAME.config) or a path; "
+                        f"repeatable (default: {' '.join(DEFAULT_FRAGMENTS)})")
+
+
+def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
+    p.add_argument("--timeout", type=float, default=timeout,
+                   help=f"seconds before the guest is declared hung and QEMU is killed "
+                        f"(default: {timeout:.0f})")
+
+
+def _add_tests(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--suite", choices=(*SUITES, "all"), default="all",
+                   help="smoke: kernel_tests/ smoke test per filesystem; selftests: the "
+                        "tree's tools/testing/selftests/splice (default: all)")
+    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
+                   help=f"filesystem to run the per-filesystem tests on; repeatable "
+                        f"(default: {' '.join(FILESYSTEMS)})")
+    p.add_argument("--program", action="append", type=Path, default=[],
+                   help="run this KTAP-emitting program (on each --fs) instead of the suites; "
+                        "repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR or ./work)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("tree", help="set up the kernel git tree and record its base commit",
+                       description="Set up work/linux: Debian's linux-source-6.12 unpacked "
+                       "into a git repo whose first commit is the pristine source (tag "
+                       "wb/base), or with --tree a worktree of your own kernel checkout. "
+                       "Writes work/tree.json.")
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--tree", type=Path, help="an existing kernel git checkout to use")
+    source.add_argument("--tarball", type=Path, default=DEFAULT_TARBALL,
+                        help=f"kernel source tarball (default: {DEFAULT_TARBALL})")
+    p.add_argument("--base", default="HEAD",
+                   help="with --tree: the commit the series applies to (default: HEAD)")
+
+    p = sub.add_parser("apply", help="apply patches/ on top of the base with git am",
+                       description="Apply the patches listed in patches/series with git am, "
+                       "one commit per patch, on branch wb/patched. If a patch does not "
+                       "apply, names it and the failed file:line, and leaves the tree at "
+                       "the base. Writes apply.log and run.json in the run directory.")
+    p.add_argument("--patches", type=Path, help="directory with the series file "
+                   "(default: patches/)")
+
+    p = sub.add_parser("config", help="make and check a .config from a target + fragments",
+                       description="Make build/<variant>/.config: the base target "
+                       "(tinyconfig) plus fragments merged with merge_config.sh, then "
+                       "olddefconfig; fails listing each fragment option that did not "
+                       "survive (asked vs got). Records the .config sha256.")
+    _add_variant(p, default=None)
+    _add_config(p)
+
+    p = sub.add_parser("build", help="build kernel variants out of tree (O=)",
+                       description="Build bzImage for each variant in its own "
+                       "build/<variant>/ directory with make -j$(nproc) (ccache when "
+                       "installed). The full log is kept in the run directory; on failure "
+                       "the first compiler errors are shown (BUILD_FAILURE).")
+    _add_variant(p, default=None)
+    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+
+    p = sub.add_parser("run", help="boot a built kernel and run one command in the guest",
+                       description="Boot build/<variant>/ with virtme-ng (TCG when KVM is "
+                       "unusable), run the command, save console.log, and classify: PASS, "
+                       "FAIL, SKIP, TIMEOUT, PANIC, OOPS, INFRA.")
+    _add_variant(p)
+    _add_boot(p, timeout=300)
+    p.add_argument("--exec", dest="exec_command", required=True, metavar="COMMAND",
+                   help="shell command to run in the guest")
+
+    p = sub.add_parser("test", help="run the in-guest tests on a variant -> JUnit + JSON",
+                       description="Build kernel_tests/ and the tree's splice kselftests, "
+                       "boot the variant once, run them, parse their KTAP and write "
+                       "junit.xml, results.json, results.ktap and console.log.")
+    _add_variant(p)
+    _add_boot(p, timeout=1200)
+    _add_tests(p)
+
+    p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
+                       "variants, report",
+                       description="Everything on the default source (or --tree): set up "
+                       "the tree, apply patches/, configure and build base and patched, "
+                       "boot each and run the in-guest tests, and write JUnit/JSON per "
+                       "variant plus summary.md in the run directory. Steps already done "
+                       "(tree, unchanged builds) are not redone.")
+    p.add_argument("--tree", type=Path, help="an existing kernel git checkout to use")
+    p.add_argument("--base", default="HEAD", help="with --tree: base commit (default: HEAD)")
+    _add_config(p)
+    _add_boot(p, timeout=1200)
+    _add_tests(p)
+    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return pipeline.run_command(args)
+    except WorkbenchError as err:
+        print(f"wb: error: {err}", file=sys.stderr)
+        if err.hint:
+            print(f"wb: hint: {err.hint}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        log.warn("interrupted; finished steps are kept, the run is marked incomplete")
+        return 130

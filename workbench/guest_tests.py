@@ -1,0 +1,126 @@
+"""Stage 6: run the in-guest tests on a kernel variant and collect their KTAP.
+
+The tests are host binaries (the guest shares the host's root read-only):
+``kernel_tests/`` built by ``make -C kernel_tests``, and the kernel tree's own
+``tools/testing/selftests/splice`` built from the variant's source. A plan
+file lists (name, filesystem, command); ``kernel_tests/guest-runner.sh``
+runs it in the guest and writes one KTAP document to the run directory,
+which the host shares with the guest read-write.
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench import ktap, log
+from workbench.boot import Accel, BootRequest, BootResult, boot
+from workbench.errors import WorkbenchError
+from workbench.proc import run
+from workbench.results import write_results
+from workbench.status import Status, worst
+from workbench.workspace import KERNEL_TESTS_DIR
+
+FILESYSTEMS = ("tmpfs", "ext4", "xfs", "btrfs", "9p")
+SUITES = ("smoke", "selftests")
+RUNNER = KERNEL_TESTS_DIR / "guest-runner.sh"
+# kselftest programs that take the directory under test and run per filesystem.
+PER_FS_SELFTESTS = {"stable_splice"}
+DEFAULT_TEST_TIMEOUT = 1200.0
+
+
+@dataclass(frozen=True)
+class PlannedTest:
+    name: str
+    filesystem: str  # where it runs: see guest-runner.sh; "none" = /tmp as it is
+    command: str
+
+
+@dataclass(frozen=True)
+class TestRun:
+    variant: str
+    status: Status
+    boot: BootResult
+    tree: ktap.TestCase
+    junit: Path
+    json: Path
+
+
+def build_kernel_tests(tree: Path, out_dir: Path, log_path: Path) -> Path:
+    """``make -C kernel_tests`` against ``tree``'s kselftest_harness.h."""
+    run(["make", "-C", str(KERNEL_TESTS_DIR), f"KDIR={tree}", f"OUTPUT={out_dir}"],
+        log=log_path)
+    return out_dir
+
+
+def build_splice_selftests(tree: Path, build_dir: Path, log_path: Path) -> Path:
+    """Build and install the tree's splice kselftests; returns the install dir."""
+    install = build_dir / "kselftest"
+    run(["make", "-C", str(tree / "tools/testing/selftests"), "TARGETS=splice",
+         f"O={build_dir / 'kselftest-build'}", f"INSTALL_PATH={install}", "install"],
+        log=log_path)
+    return install
+
+
+def selftest_plan(install: Path, filesystems: tuple[str, ...]) -> list[PlannedTest]:
+    listing = install / "kselftest-list.txt"
+    if not listing.exists():
+        raise WorkbenchError(f"no {listing}: the kselftest install did not finish")
+    plan = []
+    for line in listing.read_text().splitlines():
+        collection, _, program = line.partition(":")
+        if not program:
+            continue
+        command = f"cd {install / collection} && ./{program}"
+        name = f"selftests.{collection}.{program}"
+        if Path(program).stem in PER_FS_SELFTESTS:
+            # The stable-splice test takes its directory from STABLE_SPLICE_DIR.
+            command = f"cd {install / collection} && STABLE_SPLICE_DIR=$SPLICE_TEST_DIR ./{program}"
+            plan += [PlannedTest(f"{name}.{fs}", fs, command) for fs in filesystems]
+        else:
+            plan.append(PlannedTest(name, "none", command))
+    return plan
+
+
+def program_plan(programs: list[Path], filesystems: tuple[str, ...]) -> list[PlannedTest]:
+    return [PlannedTest(f"{p.stem}.{fs}", fs, str(p.resolve()))
+            for p in programs for fs in filesystems]
+
+
+def write_plan(plan: list[PlannedTest], path: Path) -> None:
+    for test in plan:
+        if "\t" in test.command or "\n" in test.command:
+            raise WorkbenchError(f"test command for {test.name} contains a tab or newline")
+    path.write_text("".join(f"{t.name}\t{t.filesystem}\t{t.command}\n" for t in plan))
+
+
+def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
+             accel: Accel, timeout: float = DEFAULT_TEST_TIMEOUT,
+             qemu_opts: tuple[str, ...] = (), properties: dict | None = None) -> TestRun:
+    """Boot ``image`` once, run every planned test, write JUnit and JSON."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plan_path = out_dir / "plan.tsv"
+    write_plan(plan, plan_path)
+    ktap_path = out_dir / "results.ktap"
+    ktap_path.unlink(missing_ok=True)
+    command = f"sh {RUNNER} {plan_path} {out_dir}"
+    log.info(f"test {variant}: {len(plan)} test programs in one boot ({accel.name})")
+    result = boot(BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
+                              qemu_opts=qemu_opts),
+                  out_dir / "console.log", accel)
+    console = result.console_log.read_text(errors="replace")
+    # The file is complete up to the last line the guest wrote; the console
+    # has the same lines when the shared directory itself failed.
+    source = ktap_path.read_text(errors="replace") if ktap_path.exists() else console
+    tree = ktap.parse(source.splitlines(), name=variant)
+    if result.status in (Status.PASS, Status.FAIL):
+        status = Status.FAIL if tree.result.failed else Status.PASS
+    else:
+        status = result.status
+    extra = {"status": status.value, "boot_status": result.status.value,
+             "boot_reason": result.reason, "boot_seconds": result.seconds,
+             "accel": result.accel, **(properties or {})}
+    junit, json_path = write_results(tree, variant, out_dir, console, extra)
+    return TestRun(variant, status, result, tree, junit, json_path)
+
+
+def overall(runs: list[TestRun]) -> Status:
+    return worst(r.status for r in runs)

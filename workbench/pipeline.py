@@ -1,0 +1,295 @@
+"""The pipeline: each ``wb`` command runs its stages inside a fresh run directory.
+
+source -> series -> config -> build -> boot -> run tests -> results -> report.
+Every stage records its outcome in ``run.json`` as soon as it finishes, so an
+interrupted or failed run keeps what finished and says it is incomplete.
+"""
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+from workbench import guest_tests, log
+from workbench.boot import Accel, BootRequest, boot, detect_accel
+from workbench.build import build_kernel, make_vars, switch_to
+from workbench.errors import WorkbenchError
+from workbench.kconfig import DEFAULT_FRAGMENTS, fragment_path, make_config
+from workbench.log import PhaseTimer
+from workbench.proc import git
+from workbench.report import write_summary
+from workbench.rundir import Run
+from workbench.series import Series, apply_series
+from workbench.source import (PATCHED_BRANCH, KernelTree, load_tree, tree_from_checkout,
+                              tree_from_tarball, variant_rev)
+from workbench.status import Status, worst
+from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
+
+
+class Pipeline:
+    """The stages, sharing one workspace, run directory and phase timer."""
+
+    def __init__(self, ws: Workspace, run: Run, timer: PhaseTimer):
+        self.ws = ws
+        self.run = run
+        self.timer = timer
+        self._accel: Accel | None = None
+
+    # -- source ---------------------------------------------------------
+    def tree(self, user_tree: Path | None, base: str = "HEAD",
+             tarball: Path | None = None) -> KernelTree:
+        with self.timer.phase("tree"):
+            if user_tree is not None:
+                tree = tree_from_checkout(self.ws, user_tree, base)
+            else:
+                tree = tree_from_tarball(self.ws, *(tarball,) if tarball else ())
+        self.run.stage("tree", Status.PASS, path=str(tree.path), version=tree.version,
+                       base_commit=tree.base_commit, origin=tree.origin)
+        log.info(f"kernel {tree.version}, base commit {tree.base_commit[:12]}")
+        return tree
+
+    # -- series ---------------------------------------------------------
+    def apply(self, tree: KernelTree, patches_dir: Path = PATCHES_DIR) -> str:
+        series = Series.read(patches_dir)
+        key = _digest([tree.base_commit, *(p.read_bytes() for p in series.patches)])
+        record_path = self.ws.root / "series.json"
+        record = self.ws.read_json(record_path) or {}
+        with self.timer.phase("apply"):
+            if record.get("key") == key and _branch_head(tree) == record.get("head"):
+                log.info(f"series of {len(series.patches)} patches already applied")
+                head, commits = record["head"], record["commits"]
+            else:
+                result = apply_series(tree, series, self.run.path / "apply.log")
+                if result.status is not Status.PASS:
+                    record_path.unlink(missing_ok=True)
+                    self.run.stage("apply", result.status,
+                                   failed_patch=result.failed_patch.name,
+                                   failed_at=list(result.failed_at))
+                    where = ", ".join(result.failed_at) or "see apply.log"
+                    raise WorkbenchError(
+                        f"patch {result.failed_patch.name} does not apply to "
+                        f"{tree.base_commit[:12]}: failed at {where}\n"
+                        f"{_git_errors(result.git_output)}",
+                        hint=f"the tree is back at the base; refresh the patch "
+                             f"(full output in {self.run.path / 'apply.log'})",
+                        status=Status.APPLY_FAILURE)
+                head, commits = result.head, list(result.commits)
+                record_path.write_text(json.dumps({"key": key, "head": head,
+                                                   "commits": commits}) + "\n")
+        self.run.stage("apply", Status.PASS, head=head, commits=commits,
+                       patches=[p.name for p in series.patches])
+        return head
+
+    # -- config ---------------------------------------------------------
+    def config(self, tree: KernelTree, variant: str, fragments: tuple[str, ...],
+               base_target: str) -> None:
+        build_dir = self.ws.build_dir(variant)
+        commit = switch_to(tree, variant_rev(tree, variant), build_dir)
+        key = _digest([commit, base_target, *(fragment_path(f).read_bytes() for f in fragments)])
+        previous = self.ws.read_json(build_dir / "wb-config.json") or {}
+        with self.timer.phase(f"config {variant}"):
+            if previous.get("inputs") == key and (build_dir / ".config").exists():
+                log.info(f"config {variant}: unchanged inputs, keeping {build_dir}/.config")
+                sha, base_target = previous["sha256"], previous["base_target"]
+            else:
+                try:
+                    cfg = make_config(tree.path, build_dir, fragments, base_target, make_vars(),
+                                      self.run.path / f"config-{variant}.log")
+                except WorkbenchError as err:
+                    self.run.stage(f"config {variant}", Status.CONFIG_FAILURE, error=str(err))
+                    err.status = err.status or Status.CONFIG_FAILURE
+                    raise
+                record = json.loads((build_dir / "wb-config.json").read_text())
+                (build_dir / "wb-config.json").write_text(
+                    json.dumps(record | {"inputs": key}, indent=2) + "\n")
+                sha = cfg.sha256
+        self.run.stage(f"config {variant}", Status.PASS, sha256=sha, base_target=base_target,
+                       fragments=list(fragments))
+        log.info(f"config {variant}: sha256 {sha[:16]}")
+
+    # -- build ----------------------------------------------------------
+    def build(self, tree: KernelTree, variant: str, jobs: int | None) -> Path:
+        build_dir = self.ws.build_dir(variant)
+        with self.timer.phase(f"build {variant}"):
+            result = build_kernel(tree, variant, variant_rev(tree, variant), build_dir,
+                                  self.run.path / f"build-{variant}.log", jobs)
+        self.run.stage(f"build {variant}", result.status, commit=result.commit,
+                       seconds=result.seconds, log=str(result.log),
+                       errors=list(result.errors))
+        if result.status is not Status.PASS:
+            shown = "\n".join(f"  {line}" for line in result.errors) or "  (see the log)"
+            raise WorkbenchError(f"build of {variant} failed:\n{shown}",
+                                 hint=f"full log: {result.log}", status=Status.BUILD_FAILURE)
+        return result.image
+
+    # -- boot -----------------------------------------------------------
+    def accel(self) -> Accel:
+        if self._accel is None:
+            self._accel = detect_accel(self.ws.root / "accel.json")
+            if self._accel.name == "tcg":
+                log.warn(f"{self._accel.reason}: using TCG emulation (slower)")
+        return self._accel
+
+    def image(self, variant: str) -> Path:
+        image = self.ws.build_dir(variant) / "arch/x86/boot/bzImage"
+        if not image.exists():
+            raise WorkbenchError(f"no kernel image for {variant} at {image}",
+                                 hint=f"run `wb build --variant {variant}` first")
+        return image
+
+    def run_command(self, variant: str, command: str, timeout: float) -> Status:
+        with self.timer.phase(f"run {variant}"):
+            result = boot(BootRequest(self.image(variant), command, timeout=timeout),
+                          self.run.path / f"console-{variant}.log", self.accel())
+        self.run.stage(f"run {variant}", result.status, exit_code=result.exit_code,
+                       reason=result.reason, console=str(result.console_log),
+                       reports=[r.headline for r in result.reports])
+        for report in result.reports:
+            log.warn(f"kernel {report.kind} at console line {report.line}: {report.headline}")
+        log.info(f"run {variant}: {result.status.value} {result.reason} "
+                 f"(console: {result.console_log})")
+        return result.status
+
+    # -- tests ----------------------------------------------------------
+    def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
+             ) -> guest_tests.TestRun:
+        out_dir = self.run.path / f"tests-{variant}"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        filesystems = tuple(args.filesystems or guest_tests.FILESYSTEMS)
+        build_log = out_dir / "build-tests.log"
+        with self.timer.phase(f"build tests {variant}"):
+            build_dir = self.ws.build_dir(variant)
+            switch_to(tree, variant_rev(tree, variant), build_dir)
+            plan = []
+            if args.program:
+                plan = guest_tests.program_plan(args.program, filesystems)
+            if not args.program and args.suite in ("smoke", "all"):
+                tests_dir = guest_tests.build_kernel_tests(tree.path, build_dir / "kernel_tests",
+                                                           build_log)
+                plan += guest_tests.program_plan([tests_dir / "splice_smoke"], filesystems)
+            if not args.program and args.suite in ("selftests", "all"):
+                install = guest_tests.build_splice_selftests(tree.path, build_dir, build_log)
+                plan += guest_tests.selftest_plan(install, filesystems)
+        config = self.ws.read_json(self.ws.build_dir(variant) / "wb-config.json") or {}
+        properties = {"kernel_commit": _commit_of(self.ws.build_dir(variant)),
+                      "config_sha256": config.get("sha256", "")}
+        with self.timer.phase(f"test {variant}"):
+            result = guest_tests.run_plan(plan, self.image(variant), variant, out_dir,
+                                          self.accel(), args.timeout, properties=properties)
+        counts = result.tree.counts()
+        self.run.stage(f"test {variant}", result.status, junit=str(result.junit),
+                       json=str(result.json), counts=counts, boot=result.boot.status.value,
+                       boot_reason=result.boot.reason, boot_seconds=result.boot.seconds)
+        log.info(f"test {variant}: {result.status.value} "
+                 + " ".join(f"{k.lower()}={v}" for k, v in counts.items() if v)
+                 + f" ({result.junit})")
+        return result
+
+
+def _digest(parts) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part if isinstance(part, bytes) else str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _branch_head(tree: KernelTree) -> str | None:
+    try:
+        return git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{PATCHED_BRANCH}")
+    except WorkbenchError:
+        return None
+
+
+def _git_errors(output: str) -> str:
+    return "\n".join(line for line in output.splitlines()
+                     if line.startswith(("error:", "Patch failed", "Applying")))
+
+
+def _commit_of(build_dir: Path) -> str:
+    stats = build_dir / "wb-build-stats.json"
+    return json.loads(stats.read_text()).get("commit", "") if stats.exists() else ""
+
+
+def _variants(args: argparse.Namespace) -> tuple[str, ...]:
+    return (args.variant,) if getattr(args, "variant", None) else VARIANTS
+
+
+def _do_tree(p: Pipeline, args) -> Status:
+    p.tree(args.tree, args.base, args.tarball)
+    return Status.PASS
+
+
+def _do_apply(p: Pipeline, args) -> Status:
+    p.apply(load_tree(p.ws), args.patches or PATCHES_DIR)
+    return Status.PASS
+
+
+def _do_config(p: Pipeline, args) -> Status:
+    tree = load_tree(p.ws)
+    for variant in _variants(args):
+        p.config(tree, variant, tuple(args.fragments or DEFAULT_FRAGMENTS), args.base_target)
+    return Status.PASS
+
+
+def _do_build(p: Pipeline, args) -> Status:
+    tree = load_tree(p.ws)
+    for variant in _variants(args):
+        p.build(tree, variant, args.jobs)
+    return Status.PASS
+
+
+def _do_run(p: Pipeline, args) -> Status:
+    return p.run_command(args.variant, args.exec_command, args.timeout)
+
+
+def _do_test(p: Pipeline, args) -> Status:
+    return p.test(load_tree(p.ws), args.variant, args).status
+
+
+def _do_all(p: Pipeline, args) -> Status:
+    tree = p.tree(args.tree, args.base)
+    p.apply(tree)
+    fragments = tuple(args.fragments or DEFAULT_FRAGMENTS)
+    for variant in VARIANTS:
+        p.config(tree, variant, fragments, args.base_target)
+        p.build(tree, variant, args.jobs)
+    results = [p.test(tree, variant, args) for variant in VARIANTS]
+    summary = write_summary(p.run.path, tree, p.run.record, results, p.timer.phases)
+    log.info(f"summary: {summary}")
+    return worst(r.status for r in results)
+
+
+_COMMANDS = {"tree": _do_tree, "apply": _do_apply, "config": _do_config, "build": _do_build,
+             "run": _do_run, "test": _do_test, "all": _do_all}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Run one ``wb`` command in its own run directory, under the workspace lock."""
+    ws = Workspace.from_env(args.workdir)
+    with ws.lock():
+        run = Run.create(ws, args.command)
+        log.info(f"run directory: {run.path}")
+        timer = PhaseTimer()
+        try:
+            status = _COMMANDS[args.command](Pipeline(ws, run, timer), args)
+        except WorkbenchError as err:
+            if err.status is None:
+                run.abandon(f"error: {err}", timer.phases)
+                raise
+            run.record["error"] = str(err)
+            run.finish(err.status, timer.phases)
+            print(f"wb: {err.status.value}: {err}", flush=True)
+            if err.hint:
+                print(f"wb: hint: {err.hint}", flush=True)
+            return err.status.exit_code
+        except KeyboardInterrupt:
+            run.abandon("interrupted", timer.phases)
+            raise
+        except Exception as err:
+            run.abandon(f"internal error: {err!r}", timer.phases)
+            raise
+        run.finish(status, timer.phases)
+    print(timer.summary(), flush=True)
+    print(f"wb {args.command}: {status.value} (run directory {run.path})", flush=True)
+    return status.exit_code

@@ -1,0 +1,36 @@
+"""Stage 8: the human-readable summary of a main-job run (summary.md)."""
+
+from pathlib import Path
+
+from workbench.guest_tests import TestRun
+from workbench.source import KernelTree
+
+
+def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[TestRun],
+                  timings: dict[str, float]) -> Path:
+    stages = record.get("stages", {})
+    lines = [
+        f"# Workbench run {run_dir.name}",
+        "",
+        f"- kernel: {tree.version}, base commit `{tree.base_commit}`",
+        f"- patched head: `{stages.get('apply', {}).get('head', 'n/a')}`",
+        "",
+        "| variant | status | pass | fail | skip | error | config sha256 | boot s | accel |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        c = r.tree.counts()
+        sha = stages.get(f"config {r.variant}", {}).get("sha256", "")[:16]
+        lines.append(f"| {r.variant} | {r.status.value} | {c['PASS'] + c['XFAIL']} | "
+                     f"{c['FAIL']} | {c['SKIP'] + c['TODO']} | {c['ERROR']} | `{sha}` | "
+                     f"{r.boot.seconds:.0f} | {r.boot.accel} |")
+    lines += ["", "## Failures", ""]
+    failures = [(r.variant, top.name, leaf) for r in results for top in r.tree.subtests
+                for leaf in top.leaves() if leaf.result.failed]
+    lines += [f"- {variant} `{suite}` {leaf.name}: {leaf.result.value} {leaf.reason}"
+              for variant, suite, leaf in failures] or ["none"]
+    lines += ["", "## Phase timings", "", "| phase | seconds |", "|---|---|"]
+    lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
+    path = run_dir / "summary.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
