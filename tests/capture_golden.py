@@ -1,0 +1,63 @@
+"""Re-capture the golden console logs and KTAP streams in tests/data/golden/.
+
+Each sample comes from a real boot of the base kernel through ``wb``:
+    .venv/bin/python tests/capture_golden.py
+needs a built base kernel (``wb all`` or ``wb build --variant base``).
+The unit tests read these files; nothing here runs during pytest.
+"""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+GOLDEN = HERE / "data" / "golden"
+WB = [sys.executable, "-m", "workbench"]
+LKDTM = "mount -t debugfs none /sys/kernel/debug; echo {} > /sys/kernel/debug/provoke-crash/DIRECT"
+
+
+def wb(*args: str) -> Path:
+    """Run a wb command and return its run directory."""
+    proc = subprocess.run([*WB, *args], capture_output=True, text=True)
+    print(f"wb {' '.join(args)} -> exit {proc.returncode}")
+    runs = HERE.parent / "work" / "runs"
+    return (runs / "latest").resolve()
+
+
+def keep(src: Path, name: str) -> None:
+    shutil.copy(src, GOLDEN / name)
+    print(f"  kept {name}")
+
+
+def main() -> None:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    data = HERE / "data"
+    failing = Path("/tmp/wb-golden/failing_test")
+    failing.parent.mkdir(exist_ok=True)
+    subprocess.run(["gcc", "-O2", f"-I{HERE.parent / 'work/linux/tools/testing/selftests'}",
+                    "-o", str(failing), str(data / "failing_test.c")], check=True)
+
+    run = wb("test", "--variant", "base")
+    keep(run / "tests-base" / "results.ktap", "clean-run.ktap")
+    keep(run / "tests-base" / "console.log", "clean-run.console")
+
+    run = wb("test", "--variant", "base", "--program", str(failing), "--program",
+             str(data / "no_plan.sh"), "--fs", "tmpfs")
+    keep(run / "tests-base" / "results.ktap", "failing.ktap")
+
+    run = wb("test", "--variant", "base", "--program", str(data / "crash_midway.sh"),
+             "--fs", "tmpfs", "--timeout", "120")
+    keep(run / "tests-base" / "results.ktap", "crash-midway.ktap")
+    keep(run / "tests-base" / "console.log", "crash-midway.console")
+
+    for name, command in [("panic", "echo c > /proc/sysrq-trigger"),
+                          ("warn", LKDTM.format("WARNING")),
+                          ("oops", LKDTM.format("BUG")),
+                          ("hang", "sleep 600")]:
+        run = wb("run", "--variant", "base", "--timeout", "40", "--exec", command)
+        keep(run / "console-base.log", f"{name}.console")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import build_parser, main
+
+
+def wb(*args: str, workdir: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "workbench", "--workdir", str(workdir), *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("command", ["tree", "apply", "config", "build", "run", "test", "all"])
+def test_every_command_has_help_saying_what_it_writes(command: str):
+    parser = build_parser()
+    sub = parser._subparsers._group_actions[0].choices[command]
+    assert sub.description and len(sub.description) > 60
+
+
+def test_run_requires_a_command(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["run"])
+    assert exc.value.code == 2
+    assert "--exec" in capsys.readouterr().err
+
+
+def test_unknown_variant_is_rejected(capsys):
+    with pytest.raises(SystemExit):
+        main(["build", "--variant", "nonsense"])
+    assert "invalid choice: 'nonsense'" in capsys.readouterr().err
+
+
+def test_missing_tarball_is_a_clear_error(tmp_path: Path):
+    proc = wb("tree", "--tarball", str(tmp_path / "nope.tar.xz"), workdir=tmp_path / "w")
+    assert proc.returncode == 2
+    assert "kernel source" in proc.stderr and "not found" in proc.stderr
+    assert "apt-get install linux-source-6.12" in proc.stderr
+
+
+def test_not_a_kernel_tree(tmp_path: Path):
+    (tmp_path / "repo").mkdir()
+    subprocess.run(["git", "init", "-q", str(tmp_path / "repo")], check=True)
+    proc = wb("tree", "--tree", str(tmp_path / "repo"), workdir=tmp_path / "w")
+    assert proc.returncode == 2
+    assert "is not a kernel source tree" in proc.stderr
+
+
+def test_commands_before_tree_say_to_run_wb_tree(tmp_path: Path):
+    proc = wb("apply", workdir=tmp_path / "w")
+    assert proc.returncode == 2
+    assert "no kernel tree" in proc.stderr and "wb tree" in proc.stderr
+
+
+def test_unknown_fragment_fails_before_building(tmp_path: Path, mini_tree: Path):
+    assert wb("tree", "--tree", str(mini_tree), workdir=tmp_path / "w").returncode == 0
+    proc = wb("config", "--variant", "base", "--fragment", "bogus", workdir=tmp_path / "w")
+    assert proc.returncode == 2
+    assert "unknown config fragment 'bogus'" in proc.stderr
+
+
+def test_failed_run_is_recorded_incomplete(tmp_path: Path):
+    import json
+    wb("apply", workdir=tmp_path / "w")
+    record = json.loads((tmp_path / "w" / "runs" / "latest" / "run.json").read_text())
+    assert record["complete"] is False
+    assert "no kernel tree" in record["incomplete_reason"]
