@@ -9,6 +9,7 @@ The unit tests read these files; nothing here runs during pytest.
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -45,13 +46,22 @@ def main() -> None:
     run = wb("test", "--variant", "base", "--program", str(failing), "--program",
              str(data / "no_plan.sh"), "--fs", "tmpfs")
     keep(run / "tests-base" / "results.ktap", "failing.ktap")
+    keep(run / "tests-base" / "console.log", "failing.console")
 
     run = wb("test", "--variant", "base", "--program", str(data / "crash_midway.sh"),
              "--fs", "tmpfs", "--timeout", "120")
     keep(run / "tests-base" / "results.ktap", "crash-midway.ktap")
     keep(run / "tests-base" / "console.log", "crash-midway.console")
 
+    # QEMU killed from outside while the guest runs its command.
+    killer = threading.Timer(30, subprocess.run, [["pkill", "-KILL", "-f", "qemu-system.*/work/build/"]])
+    killer.start()
+    run = wb("run", "--variant", "base", "--timeout", "120", "--exec", "sleep 600")
+    killer.join()
+    keep(run / "console-base.log", "qemu-killed.console")
+
     for name, command in [("panic", "echo c > /proc/sysrq-trigger"),
+                          ("exit3", "echo failing on purpose; exit 3"),
                           ("warn", LKDTM.format("WARNING")),
                           ("oops", LKDTM.format("BUG")),
                           ("hang", "sleep 600")]:

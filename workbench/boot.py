@@ -8,6 +8,7 @@ reports, TIMEOUT, INFRA when QEMU or vng failed before the kernel ran.
 
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -31,7 +32,15 @@ _KVM_PROBE_SECONDS = 3.0
 
 # The kernel's first console line: without it the kernel never ran.
 _BOOT_BANNER = "Linux version "
+# vng returns the command's exit status, which the guest writes to a virtio
+# serial port, or 255 when there is none (panic, QEMU killed, no script ports).
+# Without the ports (no udev on the host) the guest prints the status on the
+# console instead.
+_VNG_NO_STATUS = 255
+_SCRIPT_EXIT = re.compile(r"virtme-ng-init: script exited with code (\d+)")
 _KSFT_SKIP = 4
+# Printed to /dev/kmsg by kernel_tests/guest-runner.sh as each program starts.
+_PROGRESS = re.compile(rb"wb-runner: begin (\S+)\r?\n")
 
 
 @dataclass(frozen=True)
@@ -128,9 +137,21 @@ def vng_command(request: BootRequest, accel: Accel) -> list[str]:
     return cmd
 
 
-def classify(console: str, exit_code: int | None, timed_out: bool) -> tuple[Status, str,
-                                                                          list[KernelReport]]:
-    """The outcome of a boot from its console text and the vng exit status."""
+def guest_exit_code(console: str, vng_status: int | None) -> int | None:
+    """The command's exit status, or None when the guest never reported one.
+
+    A command that really exits with 255 is indistinguishable from a guest
+    that stopped early, and is reported as the latter.
+    """
+    exits = _SCRIPT_EXIT.findall(console)
+    if exits:
+        return int(exits[-1])
+    return None if vng_status in (None, _VNG_NO_STATUS) else vng_status
+
+
+def classify(console: str, vng_status: int | None, timed_out: bool
+             ) -> tuple[Status, str, list[KernelReport]]:
+    """The outcome of a boot from its console text and vng's exit status."""
     reports = find_reports(console)
     if timed_out:
         return Status.TIMEOUT, "the guest did not finish before the timeout", reports
@@ -141,6 +162,10 @@ def classify(console: str, exit_code: int | None, timed_out: bool) -> tuple[Stat
     if _BOOT_BANNER not in console:
         last = console.strip().splitlines()[-1:] or ["no output"]
         return Status.INFRA, f"the kernel never started: {last[0]}", reports
+    exit_code = guest_exit_code(console, vng_status)
+    if exit_code is None:
+        return (Status.INFRA, f"the guest stopped before the command finished (QEMU killed or "
+                f"crashed; vng exit status {vng_status})", reports)
     if exit_code == 0:
         return Status.PASS, "", reports
     if exit_code == _KSFT_SKIP:
@@ -161,20 +186,28 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         out.flush()
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
                               dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
+        deadline = start + request.timeout
         try:
-            child.expect(pexpect.EOF, timeout=request.timeout)
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise pexpect.TIMEOUT("deadline")
+                # Report each test program as the guest runner starts it.
+                if child.expect([pexpect.EOF, _PROGRESS], timeout=remaining) == 0:
+                    break
+                log.info(f"  guest: running {child.match.group(1).decode(errors='replace')}")
         except pexpect.TIMEOUT:
             timed_out = True
         finally:
             _kill_group(child)
     seconds = round(time.monotonic() - start, 1)
-    exit_code = None if timed_out else child.exitstatus
-    if exit_code is None and not timed_out and child.signalstatus is not None:
-        exit_code = 128 + child.signalstatus
+    vng_status = child.exitstatus
+    if vng_status is None and child.signalstatus is not None:
+        vng_status = 128 + child.signalstatus
     console = console_log.read_text(errors="replace")
-    status, reason, reports = classify(console, exit_code, timed_out)
-    return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
-                      tuple(reports))
+    status, reason, reports = classify(console, vng_status, timed_out)
+    return BootResult(status, console_log, seconds, accel.name,
+                      guest_exit_code(console, vng_status), reason, tuple(reports))
 
 
 def _kill_group(child: pexpect.spawn) -> None:

@@ -58,6 +58,11 @@ def _read_stats(build_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def built_commit(build_dir: Path) -> str:
+    """The commit ``build_dir`` was last built from successfully ("" if never)."""
+    return _read_stats(build_dir).get("commit", "")
+
+
 def switch_to(tree: KernelTree, rev: str, build_dir: Path) -> str:
     """Check out ``rev`` for building in ``build_dir``; returns the commit.
 

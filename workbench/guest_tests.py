@@ -112,7 +112,9 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
     source = ktap_path.read_text(errors="replace") if ktap_path.exists() else console
     tree = ktap.parse(source.splitlines(), name=variant)
     if result.status in (Status.PASS, Status.FAIL):
-        status = Status.FAIL if tree.result.failed else Status.PASS
+        # A program that exits 0 after printing "not ok" still failed.
+        failed = tree.result.failed or any(leaf.result.failed for leaf in tree.leaves())
+        status = Status.FAIL if failed else Status.PASS
     else:
         status = result.status
     extra = {"status": status.value, "boot_status": result.status.value,

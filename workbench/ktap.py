@@ -15,7 +15,8 @@ from typing import Iterable, Iterator
 
 _VERSION = re.compile(r"^(K?TAP) version (\d+)$")
 _PLAN = re.compile(r"^1\.\.(\d+)")
-_RESULT = re.compile(r"^(ok|not ok)(?: (\d+))?(?: -)? ?([^#]*?)\s*(?:#\s*(\S+)\s*(.*))?$")
+# The test number is required: plain output like "ok: done" is not a result.
+_RESULT = re.compile(r"^(ok|not ok) (\d+)\b(?: -)? ?([^#]*?)\s*(?:#\s*(\S+)\s*(.*))?$")
 _SUBTEST = re.compile(r"^# Subtest: (.*)$")
 _BAIL = re.compile(r"^Bail out!\s*(.*)$")
 
@@ -97,20 +98,22 @@ class _Lines:
 
 
 def extract_ktap(lines: Iterable[str]) -> Iterator[str]:
-    """The lines from the first version line on, with any console prefix
-    (timestamp, "# " of a wrapper) that stood before it removed from all."""
-    prefix = None
+    """The lines from the first version line on, with the console prefix that
+    stood before it (a printk timestamp, a wrapper's "# ") cut from each line.
+
+    The prefix is cut by width, as kunit_tool does: timestamps differ from
+    line to line but keep their width.
+    """
+    width = None
     for line in lines:
         line = line.rstrip("\r\n")
-        if prefix is None:
+        if width is None:
             m = re.search(r"K?TAP version \d+", line)
             if not m:
                 continue
-            prefix = line[:m.start()]
             # Leading spaces are indentation, not a prefix.
-            prefix = prefix if prefix.strip() else ""
-        if line.startswith(prefix):
-            yield line[len(prefix):]
+            width = m.start() if line[:m.start()].strip() else 0
+        yield line[width:]
 
 
 def parse(lines: Iterable[str], name: str = "main") -> TestCase:
@@ -130,14 +133,24 @@ def parse(lines: Iterable[str], name: str = "main") -> TestCase:
     return root
 
 
-def _parse_block(stream: _Lines, indent: int, parent: TestCase) -> None:
-    """Fill ``parent`` with the tests of the block at ``indent``."""
+def _parse_block(stream: _Lines, indent: int, parent: TestCase) -> bool:
+    """Fill ``parent`` with the tests of the block at ``indent``.
+
+    Returns whether the block had any KTAP structure (a version, subtest
+    header, plan or result): a deeper-indented block without it is plain
+    program output and stays in the log.
+    """
     pending_log: list[str] = []
+    structured = False
     while (line := stream.peek()) is not None and line.indent >= indent:
         if line.indent > indent:
-            child = TestCase("", log=pending_log)
+            child = TestCase("")
+            if not _parse_block(stream, line.indent, child):
+                pending_log.extend(child.log)
+                continue
+            structured = True
+            child.log = pending_log + child.log
             pending_log = []
-            _parse_block(stream, line.indent, child)
             result = stream.peek()
             if result is not None and result.indent == indent and _RESULT.match(result.text):
                 _apply_result(child, stream.pop().text)
@@ -149,16 +162,20 @@ def _parse_block(stream: _Lines, indent: int, parent: TestCase) -> None:
             parent.subtests.append(child)
             continue
         text = stream.pop().text
-        if m := _VERSION.match(text):
+        if _VERSION.match(text):
+            structured = True
             if parent.subtests or parent.plan is not None:
                 parent.notes.append(f"version line in the middle of a block: {text}")
         elif (m := _PLAN.match(text)) and parent.plan is None and not parent.subtests:
+            structured = True
             parent.plan = int(m[1])
             if "# SKIP" in text or "#SKIP" in text:
                 parent.result, parent.reason = Result.SKIP, text.split("SKIP", 1)[1].strip()
         elif m := _SUBTEST.match(text):
+            structured = True
             parent.name = parent.name or m[1].strip()
         elif _RESULT.match(text):
+            structured = True
             child = TestCase("", log=pending_log)
             pending_log = []
             _apply_result(child, text)
@@ -171,13 +188,15 @@ def _parse_block(stream: _Lines, indent: int, parent: TestCase) -> None:
             pending_log.append(text)
     # Lines after the last result belong to the block, not to a test.
     parent.log.extend(pending_log)
-    _close(parent)
+    if structured:
+        _close(parent)
+    return structured
 
 
 def _apply_result(case: TestCase, text: str) -> None:
     m = _RESULT.match(text)
     ok, number, name, raw_directive, reason = m[1] == "ok", m[2], m[3].strip(), m[4], m[5] or ""
-    case.number = int(number) if number else None
+    case.number = int(number)
     case.name = case.name or name or f"test {case.number}"
     directive = (raw_directive or "").upper()
     case.reason = reason.strip()

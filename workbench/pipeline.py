@@ -12,7 +12,7 @@ from pathlib import Path
 
 from workbench import guest_tests, log
 from workbench.boot import Accel, BootRequest, boot, detect_accel
-from workbench.build import build_kernel, make_vars, switch_to
+from workbench.build import build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
 from workbench.kconfig import DEFAULT_FRAGMENTS, fragment_path, make_config
 from workbench.log import PhaseTimer
@@ -171,7 +171,7 @@ class Pipeline:
                 install = guest_tests.build_splice_selftests(tree.path, build_dir, build_log)
                 plan += guest_tests.selftest_plan(install, filesystems)
         config = self.ws.read_json(self.ws.build_dir(variant) / "wb-config.json") or {}
-        properties = {"kernel_commit": _commit_of(self.ws.build_dir(variant)),
+        properties = {"kernel_commit": built_commit(self.ws.build_dir(variant)),
                       "config_sha256": config.get("sha256", "")}
         with self.timer.phase(f"test {variant}"):
             result = guest_tests.run_plan(plan, self.image(variant), variant, out_dir,
@@ -204,11 +204,6 @@ def _branch_head(tree: KernelTree) -> str | None:
 def _git_errors(output: str) -> str:
     return "\n".join(line for line in output.splitlines()
                      if line.startswith(("error:", "Patch failed", "Applying")))
-
-
-def _commit_of(build_dir: Path) -> str:
-    stats = build_dir / "wb-build-stats.json"
-    return json.loads(stats.read_text()).get("commit", "") if stats.exists() else ""
 
 
 def _variants(args: argparse.Namespace) -> tuple[str, ...]:

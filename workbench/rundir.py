@@ -57,8 +57,12 @@ class Run:
         self.save()
 
     def finish(self, status: Status, timings: dict[str, float]) -> None:
+        """Record the outcome. A run whose guest infrastructure failed (QEMU
+        killed, vng broken) did not test what it meant to: incomplete."""
+        if status is Status.INFRA:
+            self.record["incomplete_reason"] = "QEMU or vng failed during the run"
         self.record.update(
-            complete=True,
+            complete=status is not Status.INFRA,
             status=status.value,
             finished=datetime.datetime.now().isoformat(timespec="seconds"),
             timings=timings,

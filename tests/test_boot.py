@@ -1,0 +1,120 @@
+"""Boot outcome classification on consoles captured from real boots."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from workbench.boot import (Accel, BootRequest, classify, detect_accel, guest_exit_code,
+                            vng_command)
+from workbench.console import find_reports, strip_prefix
+from workbench.errors import WorkbenchError
+from workbench.status import Status
+
+
+def console(data: Path, name: str) -> str:
+    return (data / "golden" / f"{name}.console").read_text(errors="replace")
+
+
+def test_clean_run_passes(data: Path):
+    text = console(data, "clean-run")
+    assert find_reports(text) == []
+    assert classify(text, 0, timed_out=False)[0] is Status.PASS
+    assert guest_exit_code(text, 0) == 0
+
+
+def test_failing_command_reports_the_guest_exit_status(data: Path):
+    text = console(data, "exit3")
+    assert guest_exit_code(text, 3) == 3
+    assert classify(text, 3, timed_out=False)[:2] == (
+        Status.FAIL, "the command exited with status 3")
+    # The same console with vng's "no status" answer: the guest never said.
+    assert classify(text, 255, timed_out=False)[0] is Status.INFRA
+
+
+def test_exit_status_printed_on_the_console_when_vng_has_no_ports():
+    text = ("[    0.000000] Linux version 6.12.117\n"
+            "[    5.330095] virtme-ng-init: starting script (console fallback)\n"
+            "[    5.617256] virtme-ng-init: script exited with code 3\n")
+    assert guest_exit_code(text, 255) == 3
+    assert classify(text, 255, timed_out=False)[0] is Status.FAIL
+
+
+def test_killed_qemu_is_infrastructure_not_a_test_failure(data: Path):
+    status, reason, _ = classify(console(data, "qemu-killed"), 255, timed_out=False)
+    assert status is Status.INFRA
+    assert reason.startswith("the guest stopped before the command finished")
+
+
+def test_panic(data: Path):
+    status, reason, reports = classify(console(data, "panic"), 255, timed_out=False)
+    assert status is Status.PANIC
+    assert reason.startswith("Kernel panic - not syncing: sysrq triggered crash")
+    assert reports[-1].kind == "panic"
+
+
+def test_warning_is_an_oops_with_its_backtrace(data: Path):
+    status, reason, reports = classify(console(data, "warn"), 0, timed_out=False)
+    assert status is Status.OOPS
+    assert reports[0].kind == "warning"
+    assert reason.startswith("WARNING: CPU: ")
+    assert "lkdtm" in reports[0].excerpt
+
+
+def test_bug_is_an_oops(data: Path):
+    status, reason, reports = classify(console(data, "oops"), 0, timed_out=False)
+    assert status is Status.OOPS
+    kinds = [r.kind for r in reports]
+    assert "bug" in kinds or "oops" in kinds
+    assert not any(r.is_panic for r in reports)
+
+
+def test_hang_is_a_timeout_whatever_the_console_says(data: Path):
+    text = console(data, "hang")
+    assert "Linux version" in text
+    assert classify(text, None, timed_out=True)[0] is Status.TIMEOUT
+
+
+def test_crash_in_the_middle_of_a_test_is_a_panic(data: Path):
+    status, _, reports = classify(console(data, "crash-midway"), 255, timed_out=False)
+    assert status is Status.PANIC
+
+
+def test_no_kernel_output_is_infrastructure():
+    text = "qemu-system-x86_64: -m 3G: cannot set up guest memory 'pc.ram'\n"
+    status, reason, _ = classify(text, 1, timed_out=False)
+    assert status is Status.INFRA
+    assert "cannot set up guest memory" in reason
+
+
+def test_printk_prefixes_are_stripped():
+    assert strip_prefix("[   12.345678] BUG: unable to handle") == "BUG: unable to handle"
+    assert strip_prefix("[   12.345678][  T123] WARNING: CPU: 0") == "WARNING: CPU: 0"
+
+
+def test_vng_command_uses_tcg_and_shares_directories(tmp_path: Path):
+    request = BootRequest(tmp_path / "bzImage", "true", rwdirs=(tmp_path,),
+                          qemu_opts=("-icount", "shift=0,sleep=off"))
+    cmd = vng_command(request, Accel("tcg", "test"))
+    assert "--disable-kvm" in cmd
+    assert f"--rwdir={tmp_path}" in cmd
+    assert "--qemu-opts=-icount shift=0,sleep=off" in cmd
+    assert cmd[-2:] == ["--exec", "true"]
+    assert "--disable-kvm" not in vng_command(request, Accel("kvm", "test"))
+
+
+def test_kvm_probe_on_this_machine(tmp_path: Path):
+    """Real probe: here KVM is present but QEMU aborts; elsewhere it may work."""
+    accel = detect_accel(tmp_path / "accel.json")
+    assert accel.name in ("kvm", "tcg")
+    if accel.name == "tcg" and Path("/dev/kvm").exists() and os.access("/dev/kvm", os.W_OK):
+        assert accel.reason.startswith("KVM is present but QEMU fails with it")
+    # The second call is answered from the cache file.
+    assert (tmp_path / "accel.json").exists()
+    assert detect_accel(tmp_path / "accel.json") == accel
+
+
+def test_missing_qemu_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(WorkbenchError, match="qemu-system-x86_64 not found"):
+        detect_accel()

@@ -1,0 +1,198 @@
+"""End to end: really set up the default kernel source, apply the series, build
+base and patched kernels, boot them under TCG and check what the reports say.
+
+The main job runs once per session in the project's work directory (so a
+developer's earlier builds are reused, and make/ccache skip what is done);
+the other tests boot the kernels it built.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from junitparser import Error, Failure, JUnitXml, Skipped
+
+from workbench.guest_tests import FILESYSTEMS
+from workbench.workspace import PROJECT_ROOT
+
+pytestmark = pytest.mark.e2e
+
+WORKDIR = Path(os.environ.get("WB_WORKDIR", PROJECT_ROOT / "work"))
+DATA = Path(__file__).parent / "data"
+
+
+def wb(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR), *args],
+                          capture_output=True, text=True, timeout=timeout)
+    # Progress goes to stderr; show it when a test fails.
+    sys.stderr.write(proc.stderr[-6000:])
+    return proc
+
+
+def latest_run() -> Path:
+    return (WORKDIR / "runs" / "latest").resolve()
+
+
+def cases(xml: JUnitXml) -> dict[str, dict[str, object]]:
+    """suite name -> case name -> 'pass' or the result element's class name."""
+    out = {}
+    for suite in xml:
+        out[suite.name] = {c.name: (type(c.result[0]).__name__ if c.result else "pass")
+                           for c in suite}
+    return out
+
+
+@pytest.fixture(scope="session")
+def main_job() -> Path:
+    proc = wb("all")
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    return latest_run()
+
+
+def test_main_job_reports(main_job: Path):
+    record = json.loads((main_job / "run.json").read_text())
+    assert record["complete"] is True and record["status"] == "PASS"
+    assert record["stages"]["tree"]["version"] == "6.12.117"
+    assert record["stages"]["apply"]["patches"], "the series was applied"
+    for phase in ("build base", "build patched", "test base", "test patched"):
+        assert phase in record["timings"]
+    summary = (main_job / "summary.md").read_text()
+    assert "| base | PASS |" in summary and "| patched | PASS |" in summary
+
+
+@pytest.mark.parametrize("variant", ["base", "patched"])
+def test_smoke_suites_in_junit(main_job: Path, variant: str):
+    xml = JUnitXml.fromfile(str(main_job / f"tests-{variant}" / "junit.xml"))
+    found = cases(xml)
+    for fs in FILESYSTEMS:
+        assert found[f"splice_smoke.{fs}"] == {
+            "splice_file.to_pipe_then_read": "pass",
+            "splice_file.to_pipe_then_file": "pass",
+            "splice_file.unaligned_range": "pass",
+        }, fs
+    # The tree's own splice selftests ran and were reported.
+    assert "selftests.splice.default_file_splice_read.sh" in found
+    assert "selftests.splice.short_splice_read.sh" in found
+    assert xml.failures == 0 and xml.errors == 0
+
+
+def test_stable_selftest_passes_on_patched_and_skips_on_base(main_job: Path):
+    patched = cases(JUnitXml.fromfile(str(main_job / "tests-patched" / "junit.xml")))
+    for fs in FILESYSTEMS:
+        suite = patched[f"selftests.splice.stable_splice.{fs}"]
+        assert suite and set(suite.values()) == {"pass"}, (fs, suite)
+    base = cases(JUnitXml.fromfile(str(main_job / "tests-base" / "junit.xml")))
+    assert not any(name.startswith("selftests.splice.stable_splice") for name in base)
+
+
+def test_failing_program_statuses(tmp_path: Path, main_job: Path):
+    program = tmp_path / "failing_test"
+    subprocess.run(["gcc", "-O2", f"-I{WORKDIR / 'linux/tools/testing/selftests'}", "-o",
+                    str(program), str(DATA / "failing_test.c")], check=True)
+    proc = wb("test", "--variant", "base", "--program", str(program), "--fs", "tmpfs",
+              "--fs", "ext4")
+    assert proc.returncode == 1, "a failing test fails the run"
+    run = latest_run()
+    xml = JUnitXml.fromfile(str(run / "tests-base" / "junit.xml"))
+    for fs in ("tmpfs", "ext4"):
+        assert cases(xml)[f"failing_test.{fs}"] == {
+            "global.splice_passes": "pass",
+            "global.splice_fails_on_purpose": "Failure",
+            "global.skips_on_purpose": "Skipped",
+            "expected.known_bug.fails_as_expected": "pass",
+        }
+    suite = next(s for s in xml if s.name == "failing_test.tmpfs")
+    failing = next(c for c in suite if c.name == "global.splice_fails_on_purpose")
+    assert "Expected 8192 (8192) == splice_file_of(4096)" in failing.system_out
+    assert "console while the program ran" in failing.system_out
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "FAIL" and record["complete"] is True
+    results = json.loads((run / "tests-base" / "results.json").read_text())
+    assert results["counts"]["FAIL"] == 2 and results["counts"]["XFAIL"] == 2
+
+
+def test_panic_is_classified(main_job: Path):
+    proc = wb("run", "--variant", "base", "--timeout", "120", "--exec",
+              "echo c > /proc/sysrq-trigger")
+    assert proc.returncode == 4, proc.stdout
+    record = json.loads((latest_run() / "run.json").read_text())
+    assert record["status"] == "PANIC"
+    assert "sysrq triggered crash" in record["stages"]["run base"]["reason"]
+
+
+def test_warning_is_classified_as_oops(main_job: Path):
+    proc = wb("run", "--variant", "base", "--timeout", "120", "--exec",
+              "mount -t debugfs none /sys/kernel/debug && "
+              "echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
+    assert proc.returncode == 3, proc.stdout
+    record = json.loads((latest_run() / "run.json").read_text())
+    assert record["status"] == "OOPS"
+    assert any("WARNING:" in r for r in record["stages"]["run base"]["reports"])
+
+
+# QEMU processes booting this work directory's kernels (their command line
+# names the image), not other guests on the machine.
+_OUR_QEMU = f"qemu-system.*{WORKDIR}/build/"
+
+
+def _qemu_pids() -> set[str]:
+    out = subprocess.run(["pgrep", "-f", _OUR_QEMU], capture_output=True, text=True).stdout
+    return set(out.split())
+
+
+def test_hang_times_out_and_leaves_no_qemu_behind(main_job: Path):
+    before = _qemu_pids()
+    proc = wb("run", "--variant", "base", "--timeout", "30", "--exec", "sleep 600")
+    assert proc.returncode == 5, proc.stdout
+    assert _qemu_pids() <= before
+    record = json.loads((latest_run() / "run.json").read_text())
+    assert record["status"] == "TIMEOUT"
+    console = (latest_run() / "console-base.log").read_text()
+    assert "Linux version" in console, "the console up to the hang is kept"
+
+
+def _start_wb(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_for_console(text: str, timeout: float = 120) -> Path:
+    """Wait until the newest run's console shows ``text``; returns the run dir."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = latest_run()
+        log = run / "console-base.log"
+        if log.exists() and text in log.read_text(errors="replace"):
+            return run
+        time.sleep(1)
+    raise AssertionError(f"{text!r} never appeared in the console")
+
+
+def test_killed_qemu_marks_the_run_incomplete(main_job: Path):
+    proc = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
+                     "echo guest-command-started; sleep 600")
+    run = _wait_for_console("guest-command-started")
+    ours = _qemu_pids()
+    subprocess.run(["pkill", "-KILL", "-f", _OUR_QEMU], check=False)
+    assert proc.wait(timeout=60) == 6, proc.stdout.read()
+    record = json.loads((run / "run.json").read_text())
+    assert record["status"] == "INFRA" and record["complete"] is False
+    assert ours, "a QEMU was running before the kill"
+
+
+def test_ctrl_c_keeps_finished_stages_and_leaves_no_qemu(main_job: Path):
+    before = _qemu_pids()
+    proc = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
+                     "echo guest-command-started; sleep 600")
+    run = _wait_for_console("guest-command-started")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert _qemu_pids() <= before
+    record = json.loads((run / "run.json").read_text())
+    assert record["complete"] is False and record["incomplete_reason"] == "interrupted"
+    assert (run / "console-base.log").read_text().count("guest-command-started") >= 1
