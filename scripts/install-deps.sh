@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the workbench needs on the host. Idempotent:
 # packages already installed are not touched, and nothing runs apt when all are present.
+# usage: install-deps.sh [EXTRA-PACKAGE...]
 set -euo pipefail
 
 PACKAGES=(
@@ -14,6 +15,7 @@ PACKAGES=(
 	qemu-system-x86 udev busybox-static kmod iproute2
 	# filesystems the in-guest tests create
 	e2fsprogs xfsprogs btrfs-progs
+	"$@"
 )
 
 missing=()

@@ -66,3 +66,21 @@ def test_failed_run_is_recorded_incomplete(tmp_path: Path):
     record = json.loads((tmp_path / "w" / "runs" / "latest" / "run.json").read_text())
     assert record["complete"] is False
     assert "no kernel tree" in record["incomplete_reason"]
+
+
+def test_install_deps_prints_the_exact_command_when_not_root():
+    script = Path(__file__).resolve().parent.parent / "scripts" / "install-deps.sh"
+    # "wb-no-such-package" is never installed, so the script must ask for it.
+    proc = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                           "bash", str(script), "wb-no-such-package"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert "missing Debian packages: wb-no-such-package" in proc.stderr
+    assert ("apt-get update && apt-get install -y --no-install-recommends wb-no-such-package"
+            in proc.stderr)
+
+
+def test_install_deps_does_nothing_when_all_is_installed():
+    script = Path(__file__).resolve().parent.parent / "scripts" / "install-deps.sh"
+    proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""

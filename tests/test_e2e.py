@@ -196,3 +196,42 @@ def test_ctrl_c_keeps_finished_stages_and_leaves_no_qemu(main_job: Path):
     record = json.loads((run / "run.json").read_text())
     assert record["complete"] is False and record["incomplete_reason"] == "interrupted"
     assert (run / "console-base.log").read_text().count("guest-command-started") >= 1
+
+
+def test_fragment_option_dropped_by_olddefconfig_is_listed(tmp_path: Path, main_job: Path):
+    """Real merge_config.sh + olddefconfig on the real tree, in a scratch build dir."""
+    from workbench.errors import WorkbenchError
+    from workbench.kconfig import make_config
+    fragment = tmp_path / "lkdtm-alone.config"
+    # LKDTM needs RUNTIME_TESTING_MENU and DEBUG_FS, which this fragment omits.
+    fragment.write_text("CONFIG_LKDTM=y\n")
+    with pytest.raises(WorkbenchError) as err:
+        make_config(WORKDIR / "linux", tmp_path / "build", ("virtme", str(fragment)))
+    assert "CONFIG_LKDTM: asked y, got n" in str(err.value)
+
+
+def test_build_error_is_reported_with_the_compiler_error(tmp_path: Path, main_job: Path):
+    broken = tmp_path / "patches"
+    broken.mkdir()
+    tree = WORKDIR / "linux"
+    subprocess.run(["git", "-C", str(tree), "checkout", "-q", "--detach", "wb/base"], check=True)
+    splice_c = tree / "fs" / "splice.c"
+    original = splice_c.read_text()
+    splice_c.write_text(original.replace("#include <linux/bvec.h>",
+                                         "#include <linux/bvec.h>\nint wb_broken = ;", 1))
+    diff = subprocess.run(["git", "-C", str(tree), "diff"], capture_output=True, text=True,
+                          check=True).stdout
+    splice_c.write_text(original)
+    (broken / "0001-break.patch").write_text(
+        "From: Dev <dev@example.org>\nSubject: [PATCH] splice: break the build\n\n---\n" + diff)
+    (broken / "series").write_text("0001-break.patch\n")
+    try:
+        assert wb("apply", "--patches", str(broken)).returncode == 0
+        proc = wb("build", "--variant", "patched")
+        assert proc.returncode == 9, proc.stdout
+        assert "fs/splice.c" in proc.stdout and "error: expected expression" in proc.stdout
+        record = json.loads((latest_run() / "run.json").read_text())
+        assert record["status"] == "BUILD_FAILURE" and record["complete"] is True
+        assert any("fs/splice.c" in e for e in record["stages"]["build patched"]["errors"])
+    finally:
+        assert wb("apply").returncode == 0

@@ -40,7 +40,7 @@ _VNG_NO_STATUS = 255
 _SCRIPT_EXIT = re.compile(r"virtme-ng-init: script exited with code (\d+)")
 _KSFT_SKIP = 4
 # Printed to /dev/kmsg by kernel_tests/guest-runner.sh as each program starts.
-_PROGRESS = re.compile(rb"wb-runner: begin (\S+)\r?\n")
+_PROGRESS = re.compile(rb"wb-runner: begin (\S+)[\r\n]")
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class BootResult:
     exit_code: int | None = None
     reason: str = ""
     reports: tuple[KernelReport, ...] = field(default_factory=tuple)
+    # Seconds from starting vng to the guest runner starting its first test.
+    first_test_seconds: float | None = None
 
 
 def _probe_kvm(qemu: str) -> Accel:
@@ -187,6 +189,7 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
                               dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
         deadline = start + request.timeout
+        first_test = None
         try:
             while True:
                 remaining = deadline - time.monotonic()
@@ -195,6 +198,8 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
                 # Report each test program as the guest runner starts it.
                 if child.expect([pexpect.EOF, _PROGRESS], timeout=remaining) == 0:
                     break
+                if first_test is None:
+                    first_test = round(time.monotonic() - start, 1)
                 log.info(f"  guest: running {child.match.group(1).decode(errors='replace')}")
         except pexpect.TIMEOUT:
             timed_out = True
@@ -207,7 +212,7 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
     console = console_log.read_text(errors="replace")
     status, reason, reports = classify(console, vng_status, timed_out)
     return BootResult(status, console_log, seconds, accel.name,
-                      guest_exit_code(console, vng_status), reason, tuple(reports))
+                      guest_exit_code(console, vng_status), reason, tuple(reports), first_test)
 
 
 def _kill_group(child: pexpect.spawn) -> None:

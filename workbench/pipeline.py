@@ -176,6 +176,8 @@ class Pipeline:
         with self.timer.phase(f"test {variant}"):
             result = guest_tests.run_plan(plan, self.image(variant), variant, out_dir,
                                           self.accel(), args.timeout, properties=properties)
+        if result.boot.first_test_seconds is not None:
+            self.timer.phases[f"boot to first test {variant}"] = result.boot.first_test_seconds
         counts = result.tree.counts()
         self.run.stage(f"test {variant}", result.status, junit=str(result.junit),
                        json=str(result.json), counts=counts, boot=result.boot.status.value,
