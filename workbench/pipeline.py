@@ -253,7 +253,7 @@ def _do_all(p: Pipeline, args) -> Status:
         p.build(tree, variant, args.jobs)
     results = [p.test(tree, variant, args) for variant in VARIANTS]
     summary = write_summary(p.run.path, tree, p.run.record, results, p.timer.phases)
-    log.info(f"summary: {summary}")
+    print(summary.read_text(), flush=True)
     return worst(r.status for r in results)
 
 
