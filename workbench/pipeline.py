@@ -34,6 +34,7 @@ class Pipeline:
         self.run = run
         self.timer = timer
         self._accel: Accel | None = None
+        self._plan: list[guest_tests.PlannedTest] | None = None
 
     # -- source ---------------------------------------------------------
     def tree(self, user_tree: Path | None, base: str = "HEAD",
@@ -151,25 +152,39 @@ class Pipeline:
         return result.status
 
     # -- tests ----------------------------------------------------------
-    def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
-             ) -> guest_tests.TestRun:
-        out_dir = self.run.path / f"tests-{variant}"
-        out_dir.mkdir(parents=True, exist_ok=True)
+    def test_plan(self, tree: KernelTree, args: argparse.Namespace
+                  ) -> list[guest_tests.PlannedTest]:
+        """Build the in-guest tests once and plan them; every variant runs the
+        same programs. They come from the newest source (the patched tree when
+        the series is applied), so new tests also run, and skip, on the base."""
+        if self._plan is not None:
+            return self._plan
         filesystems = tuple(args.filesystems or guest_tests.FILESYSTEMS)
-        build_log = out_dir / "build-tests.log"
-        with self.timer.phase(f"build tests {variant}"):
-            build_dir = self.ws.build_dir(variant)
-            switch_to(tree, variant_rev(tree, variant), build_dir)
+        out_dir = self.ws.root / "build" / "tests"
+        with self.timer.phase("build tests"):
+            rev = PATCHED_BRANCH if _branch_head(tree) else variant_rev(tree, "base")
+            commit = switch_to(tree, rev, out_dir)
+            out_dir.mkdir(parents=True, exist_ok=True)
+            build_log = self.run.path / "build-tests.log"
             plan = []
             if args.program:
                 plan = guest_tests.program_plan(args.program, filesystems)
             if not args.program and args.suite in ("smoke", "all"):
-                tests_dir = guest_tests.build_kernel_tests(tree.path, build_dir / "kernel_tests",
+                tests_dir = guest_tests.build_kernel_tests(tree.path, out_dir / "kernel_tests",
                                                            build_log)
                 plan += guest_tests.program_plan([tests_dir / "splice_smoke"], filesystems)
             if not args.program and args.suite in ("selftests", "all"):
-                install = guest_tests.build_splice_selftests(tree.path, build_dir, build_log)
+                install = guest_tests.build_splice_selftests(tree.path, out_dir, build_log)
                 plan += guest_tests.selftest_plan(install, filesystems)
+        self.run.stage("build tests", Status.PASS, commit=commit,
+                       programs=[t.name for t in plan])
+        self._plan = plan
+        return plan
+
+    def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
+             ) -> guest_tests.TestRun:
+        plan = self.test_plan(tree, args)
+        out_dir = self.run.path / f"tests-{variant}"
         config = self.ws.read_json(self.ws.build_dir(variant) / "wb-config.json") or {}
         properties = {"kernel_commit": built_commit(self.ws.build_dir(variant)),
                       "config_sha256": config.get("sha256", "")}
