@@ -66,25 +66,28 @@ def built_commit(build_dir: Path) -> str:
 def switch_to(tree: KernelTree, rev: str, build_dir: Path) -> str:
     """Check out ``rev`` for building in ``build_dir``; returns the commit.
 
-    git gives every file it rewrites a fresh mtime, so switching between
-    variants would make make recompile the series' files and relink each
-    time. Files whose content is what ``build_dir`` was last built from get
-    an mtime from before that build instead.
+    git gives every file it writes a fresh mtime (on variant switches, and
+    when ``wb apply`` rebuilds the series), which would make make recompile
+    and relink what ``build_dir`` already built. Tracked files written since
+    that build whose content is what it was built from get an mtime from
+    before it instead; edits not committed yet keep theirs.
     """
-    previous = git(tree.path, "rev-parse", "HEAD")
     commit = git(tree.path, "rev-parse", f"{rev}^{{commit}}")
-    if previous == commit:
-        return commit
-    rewritten = set(git(tree.path, "diff", "--name-only", previous, commit).splitlines())
-    checkout(tree, commit)
+    if git(tree.path, "rev-parse", "HEAD") != commit:
+        checkout(tree, commit)
     stats = _read_stats(build_dir)
-    if stats.get("commit") and rewritten:
-        changed = set(git(tree.path, "diff", "--name-only", stats["commit"], commit).splitlines())
-        before_build = stats["started"] - 1
-        for name in rewritten - changed:
-            path = tree.path / name
-            if path.exists():
-                os.utime(path, (before_build, before_build))
+    if not stats.get("commit"):
+        return commit
+    before_build = stats["started"] - 1
+    changed = set(git(tree.path, "diff", "--name-only", stats["commit"], commit).splitlines())
+    changed |= set(git(tree.path, "diff", "--name-only", "HEAD").splitlines())
+    for name in git(tree.path, "ls-files", "-z").split("\0"):
+        path = tree.path / name
+        try:
+            if name and name not in changed and path.lstat().st_mtime > before_build:
+                os.utime(path, (before_build, before_build), follow_symlinks=False)
+        except FileNotFoundError:
+            continue
     return commit
 
 
