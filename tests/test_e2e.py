@@ -85,7 +85,9 @@ def test_stable_selftest_passes_on_patched_and_skips_on_base(main_job: Path):
     patched = cases(JUnitXml.fromfile(str(main_job / "tests-patched" / "junit.xml")))
     for fs in FILESYSTEMS:
         suite = patched[f"selftests.splice.stable_splice.{fs}"]
-        assert suite and set(suite.values()) == {"pass"}, (fs, suite)
+        outcomes = set(suite.values())
+        # 9p refuses shared writable mmap, so the mmap cases skip there.
+        assert outcomes == ({"pass", "Skipped"} if fs == "9p" else {"pass"}), (fs, suite)
     # The same test program, built from the patched tree, runs on the base
     # kernel too, where the flag is unknown: every case skips.
     base_xml = JUnitXml.fromfile(str(main_job / "tests-base" / "junit.xml"))
@@ -135,7 +137,7 @@ def test_panic_is_classified(main_job: Path):
 
 def test_warning_is_classified_as_oops(main_job: Path):
     proc = wb("run", "--variant", "base", "--timeout", "120", "--exec",
-              "mount -t debugfs none /sys/kernel/debug && "
+              "mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug; "
               "echo WARNING > /sys/kernel/debug/provoke-crash/DIRECT")
     assert proc.returncode == 3, proc.stdout
     record = json.loads((latest_run() / "run.json").read_text())
@@ -160,31 +162,41 @@ def test_hang_times_out_and_leaves_no_qemu_behind(main_job: Path):
     assert _qemu_pids() <= before
     record = json.loads((latest_run() / "run.json").read_text())
     assert record["status"] == "TIMEOUT"
+    assert record["stages"]["run base"]["exit_code"] is None, "a hung command has no status"
     console = (latest_run() / "console-base.log").read_text()
     assert "Linux version" in console, "the console up to the hang is kept"
 
 
-def _start_wb(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def _start_wb(*args: str) -> tuple[subprocess.Popen, set[Path]]:
+    """Start wb in the background; also returns the run directories before it."""
+    earlier = set((WORKDIR / "runs").iterdir())
+    proc = subprocess.Popen([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR),
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return proc, earlier
 
 
-def _wait_for_console(text: str, timeout: float = 120) -> Path:
-    """Wait until the newest run's console shows ``text``; returns the run dir."""
+def _wait_for_console(earlier: set[Path], text: str, timeout: float = 120) -> Path:
+    """Wait until a run directory newer than ``earlier`` has ``text`` in its
+    console; returns that run directory."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        run = latest_run()
-        log = run / "console-base.log"
-        if log.exists() and text in log.read_text(errors="replace"):
-            return run
+        for run in set((WORKDIR / "runs").iterdir()) - earlier:
+            log = run / "console-base.log"
+            if log.exists() and text in log.read_text(errors="replace"):
+                return run
         time.sleep(1)
     raise AssertionError(f"{text!r} never appeared in the console")
 
 
+# The guest computes the marker, so the command line echoed at the top of the
+# console log does not contain it.
+_GUEST_STARTED = ("echo guest-$((40 + 2))-started; sleep 600", "guest-42-started")
+
+
 def test_killed_qemu_marks_the_run_incomplete(main_job: Path):
-    proc = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
-                     "echo guest-command-started; sleep 600")
-    run = _wait_for_console("guest-command-started")
+    proc, earlier = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
+                              _GUEST_STARTED[0])
+    run = _wait_for_console(earlier, _GUEST_STARTED[1])
     ours = _qemu_pids()
     subprocess.run(["pkill", "-KILL", "-f", _OUR_QEMU], check=False)
     assert proc.wait(timeout=60) == 6, proc.stdout.read()
@@ -195,15 +207,15 @@ def test_killed_qemu_marks_the_run_incomplete(main_job: Path):
 
 def test_ctrl_c_keeps_finished_stages_and_leaves_no_qemu(main_job: Path):
     before = _qemu_pids()
-    proc = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
-                     "echo guest-command-started; sleep 600")
-    run = _wait_for_console("guest-command-started")
+    proc, earlier = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
+                              _GUEST_STARTED[0])
+    run = _wait_for_console(earlier, _GUEST_STARTED[1])
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert _qemu_pids() <= before
     record = json.loads((run / "run.json").read_text())
     assert record["complete"] is False and record["incomplete_reason"] == "interrupted"
-    assert (run / "console-base.log").read_text().count("guest-command-started") >= 1
+    assert _GUEST_STARTED[1] in (run / "console-base.log").read_text()
 
 
 def test_fragment_option_dropped_by_olddefconfig_is_listed(tmp_path: Path, main_job: Path):

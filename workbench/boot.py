@@ -211,8 +211,9 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         vng_status = 128 + child.signalstatus
     console = console_log.read_text(errors="replace")
     status, reason, reports = classify(console, vng_status, timed_out)
-    return BootResult(status, console_log, seconds, accel.name,
-                      guest_exit_code(console, vng_status), reason, tuple(reports), first_test)
+    exit_code = None if timed_out else guest_exit_code(console, vng_status)
+    return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
+                      tuple(reports), first_test)
 
 
 def _kill_group(child: pexpect.spawn) -> None:
