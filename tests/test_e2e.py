@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from junitparser import Error, Failure, JUnitXml, Skipped
+from junitparser import JUnitXml
 
 from workbench.guest_tests import FILESYSTEMS
 from workbench.workspace import PROJECT_ROOT
@@ -255,3 +255,16 @@ def test_build_error_is_reported_with_the_compiler_error(tmp_path: Path, main_jo
         assert any("fs/splice.c" in e for e in record["stages"]["build patched"]["errors"])
     finally:
         assert wb("apply").returncode == 0
+
+
+def test_running_again_does_no_needless_work(main_job: Path):
+    assert "already set up" in wb("tree").stderr
+    assert "already applied" in wb("apply").stderr
+    assert "unchanged inputs" in wb("config", "--variant", "base").stderr
+    # Switching the tree to the patched head and back must not cost a rebuild.
+    subprocess.run(["git", "-C", str(WORKDIR / "linux"), "checkout", "-q", "--detach",
+                    "wb/patched"], check=True)
+    assert wb("build", "--variant", "base").returncode == 0
+    log = (latest_run() / "build-base.log").read_text()
+    compiled = [line for line in log.splitlines() if line.startswith(("  CC ", "  LD "))]
+    assert compiled == [], compiled[:10]

@@ -16,7 +16,7 @@ from workbench.boot import Accel, BootRequest, BootResult, boot
 from workbench.errors import WorkbenchError
 from workbench.proc import run
 from workbench.results import write_results
-from workbench.status import Status, worst
+from workbench.status import Status
 from workbench.workspace import KERNEL_TESTS_DIR
 
 FILESYSTEMS = ("tmpfs", "ext4", "xfs", "btrfs", "9p")
@@ -122,7 +122,3 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
              "accel": result.accel, **(properties or {})}
     junit, json_path = write_results(tree, variant, out_dir, console, extra)
     return TestRun(variant, status, result, tree, junit, json_path)
-
-
-def overall(runs: list[TestRun]) -> Status:
-    return worst(r.status for r in runs)

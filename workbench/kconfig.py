@@ -42,8 +42,11 @@ class KernelConfig:
     base_target: str
     fragments: tuple[str, ...]
 
-    def save(self, record: Path) -> None:
-        record.write_text(json.dumps(asdict(self) | {"path": str(self.path)}, indent=2) + "\n")
+    def save(self, record: Path, inputs: str) -> None:
+        """Write the record; ``inputs`` is a digest of what made this config,
+        so an unchanged request can keep it."""
+        record.write_text(json.dumps(asdict(self) | {"path": str(self.path), "inputs": inputs},
+                                     indent=2) + "\n")
 
 
 def parse_config(text: str) -> dict[str, str]:
@@ -104,7 +107,5 @@ def make_config(tree: Path, build_dir: Path, fragments: tuple[str, ...] = DEFAUL
             f"{listing}",
             hint="their dependencies are not met: add the dependencies to the fragment "
                  "(see `make menuconfig` help for each option) or drop the option")
-    config = KernelConfig(config_path, hashlib.sha256(text.encode()).hexdigest(),
-                          base_target, tuple(fragments))
-    config.save(build_dir / "wb-config.json")
-    return config
+    return KernelConfig(config_path, hashlib.sha256(text.encode()).hexdigest(),
+                        base_target, tuple(fragments))

@@ -89,7 +89,8 @@ class Pipeline:
         key = _digest([commit, base_target, *(fragment_path(f).read_bytes() for f in fragments)])
         previous = self.ws.read_json(build_dir / "wb-config.json") or {}
         with self.timer.phase(f"config {variant}"):
-            if previous.get("inputs") == key and (build_dir / ".config").exists():
+            if previous.get("inputs") == key and _sha256(build_dir / ".config") == previous.get(
+                    "sha256"):
                 log.info(f"config {variant}: unchanged inputs, keeping {build_dir}/.config")
                 sha, base_target = previous["sha256"], previous["base_target"]
             else:
@@ -100,9 +101,7 @@ class Pipeline:
                     self.run.stage(f"config {variant}", Status.CONFIG_FAILURE, error=str(err))
                     err.status = err.status or Status.CONFIG_FAILURE
                     raise
-                record = json.loads((build_dir / "wb-config.json").read_text())
-                (build_dir / "wb-config.json").write_text(
-                    json.dumps(record | {"inputs": key}, indent=2) + "\n")
+                cfg.save(build_dir / "wb-config.json", inputs=key)
                 sha = cfg.sha256
         self.run.stage(f"config {variant}", Status.PASS, sha256=sha, base_target=base_target,
                        fragments=list(fragments))
@@ -209,6 +208,10 @@ def _digest(parts) -> str:
         h.update(part if isinstance(part, bytes) else str(part).encode())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
 def _branch_head(tree: KernelTree) -> str | None:
