@@ -255,6 +255,9 @@ def test_build_error_is_reported_with_the_compiler_error(tmp_path: Path, main_jo
         assert any("fs/splice.c" in e for e in record["stages"]["build patched"]["errors"])
     finally:
         assert wb("apply").returncode == 0
+    # The failed build recompiled files from the broken tree; the next build
+    # must not trust the objects of the last good one.
+    assert wb("build", "--variant", "patched").returncode == 0
 
 
 def test_running_again_does_no_needless_work(main_job: Path):

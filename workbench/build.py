@@ -24,7 +24,8 @@ from workbench.proc import git
 IMAGE = Path("arch/x86/boot/bzImage")
 _PROGRESS_EVERY = 20.0  # seconds between progress lines
 _COMPILE_LINE = re.compile(r"^\s+(CC|AS|LD|AR|HOSTCC)\s")
-_ERROR_LINE = re.compile(r"^\S+:\d+:(\d+:)? (fatal )?error: |^make\[\d+\]: \*\*\* |^ld: .*(undefined|multiple)")
+_ERROR_LINE = re.compile(r"^\S+:\d+:(\d+:)? (fatal )?error: |^make\[\d+\]: \*\*\* "
+                         r"|undefined reference to |multiple definition of ")
 
 
 @dataclass(frozen=True)
@@ -63,14 +64,21 @@ def built_commit(build_dir: Path) -> str:
     return _read_stats(build_dir).get("commit", "")
 
 
+# The mtime given to sources whose content a build dir already built: older
+# than any object, so make leaves their objects alone.
+_BUILT_MTIME = 946684800  # 2000-01-01
+
+
 def switch_to(tree: KernelTree, rev: str, build_dir: Path) -> str:
     """Check out ``rev`` for building in ``build_dir``; returns the commit.
 
-    git gives every file it writes a fresh mtime (on variant switches, and
-    when ``wb apply`` rebuilds the series), which would make make recompile
-    and relink what ``build_dir`` already built. Tracked files written since
-    that build whose content is what it was built from get an mtime from
-    before it instead; edits not committed yet keep theirs.
+    make compares mtimes, but git gives every file it writes a fresh one (on
+    variant switches, and when ``wb apply`` rebuilds the series), and keeps
+    the old one on files it does not write. So, against the last successful
+    build of ``build_dir``: tracked files with the content it built from get
+    an mtime older than any object; files that differ from it (commits apart,
+    or uncommitted edits then or now) get a fresh one if theirs is older than
+    that build.
     """
     commit = git(tree.path, "rev-parse", f"{rev}^{{commit}}")
     if git(tree.path, "rev-parse", "HEAD") != commit:
@@ -78,14 +86,19 @@ def switch_to(tree: KernelTree, rev: str, build_dir: Path) -> str:
     stats = _read_stats(build_dir)
     if not stats.get("commit"):
         return commit
-    before_build = stats["started"] - 1
     changed = set(git(tree.path, "diff", "--name-only", stats["commit"], commit).splitlines())
     changed |= set(git(tree.path, "diff", "--name-only", "HEAD").splitlines())
+    changed |= set(stats.get("dirty", ()))
+    now = time.time()
     for name in git(tree.path, "ls-files", "-z").split("\0"):
         path = tree.path / name
         try:
-            if name and name not in changed and path.lstat().st_mtime > before_build:
-                os.utime(path, (before_build, before_build), follow_symlinks=False)
+            mtime = path.lstat().st_mtime
+            if name in changed:
+                if mtime <= stats["started"]:
+                    os.utime(path, (now, now), follow_symlinks=False)
+            elif name and mtime > _BUILT_MTIME:
+                os.utime(path, (_BUILT_MTIME, _BUILT_MTIME), follow_symlinks=False)
         except FileNotFoundError:
             continue
     return commit
@@ -101,8 +114,12 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
     cmd = ["make", "-C", str(tree.path), f"O={build_dir}", f"ARCH={ARCH}", *make_vars(),
            f"-j{jobs}", "bzImage"]
     env = os.environ | {"KBUILD_BUILD_USER": "workbench", "KBUILD_BUILD_HOST": "workbench"}
-    stats = _read_stats(build_dir)
-    expected = stats.get("steps")
+    stats_path = build_dir / "wb-build-stats.json"
+    expected = _read_stats(build_dir).get("steps")
+    # Until this build succeeds, the objects may match no commit (a failed or
+    # interrupted build leaves some rebuilt): forget which one they came from.
+    stats_path.write_text(json.dumps({"steps": expected}) + "\n")
+    dirty = git(tree.path, "diff", "--name-only", "HEAD").splitlines()
     started = time.time()
 
     log.info(f"build {variant} at {commit[:12]}: make -j{jobs}, log {log_path}")
@@ -135,6 +152,7 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
         return BuildResult(variant, Status.BUILD_FAILURE, commit, build_dir, log_path,
                            seconds, errors=errors)
     # Only a build that compiled from scratch tells how many steps a full one takes.
-    stats = {"steps": max(steps, expected or 0), "commit": commit, "started": started}
-    (build_dir / "wb-build-stats.json").write_text(json.dumps(stats) + "\n")
+    stats = {"steps": max(steps, expected or 0), "commit": commit, "started": started,
+             "dirty": dirty}
+    stats_path.write_text(json.dumps(stats) + "\n")
     return BuildResult(variant, Status.PASS, commit, build_dir, log_path, seconds, image)

@@ -46,7 +46,9 @@ class TestRun:
 
 def build_kernel_tests(tree: Path, out_dir: Path, log_path: Path) -> Path:
     """``make -C kernel_tests`` against ``tree``'s kselftest_harness.h."""
-    run(["make", "-C", str(KERNEL_TESTS_DIR), f"KDIR={tree}", f"OUTPUT={out_dir}"],
+    # -B: a few small programs, and the tree's mtimes are managed for the
+    # kernel builds (see build.switch_to), not for these.
+    run(["make", "-B", "-C", str(KERNEL_TESTS_DIR), f"KDIR={tree}", f"OUTPUT={out_dir}"],
         log=log_path)
     return out_dir
 
@@ -54,7 +56,7 @@ def build_kernel_tests(tree: Path, out_dir: Path, log_path: Path) -> Path:
 def build_splice_selftests(tree: Path, build_dir: Path, log_path: Path) -> Path:
     """Build and install the tree's splice kselftests; returns the install dir."""
     install = build_dir / "kselftest"
-    run(["make", "-C", str(tree / "tools/testing/selftests"), "TARGETS=splice",
+    run(["make", "-B", "-C", str(tree / "tools/testing/selftests"), "TARGETS=splice",
          f"O={build_dir / 'kselftest-build'}", f"INSTALL_PATH={install}", "install"],
         log=log_path)
     return install

@@ -1,0 +1,86 @@
+"""Build-stage logic on real build logs, and the mtime bookkeeping with real git and make."""
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+from workbench.build import first_errors, switch_to
+from workbench.source import KernelTree
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+
+
+def test_first_errors_of_a_real_compile_failure(data: Path):
+    errors = first_errors((data / "golden/build-compile-error.log").read_text())
+    assert errors[0].endswith("fs/splice.c:22:17: error: expected expression before ‘;’ token")
+    assert any(e.startswith("make[") for e in errors)
+
+
+def test_first_errors_of_a_real_link_failure(data: Path):
+    errors = first_errors((data / "golden/build-link-error.log").read_text())
+    assert errors[0] == "splice.c:(.text+0x7c4): undefined reference to `pipe_discard_stale'"
+
+
+def up_to_date(tree: Path, build_dir: Path) -> bool:
+    """``make -q``: is build_dir/splice.out newer than fs/splice.c?"""
+    makefile = build_dir / "Makefile"
+    makefile.write_text(f"{build_dir}/splice.out: {tree}/fs/splice.c\n\tcp $< $@\n")
+    return subprocess.run(["make", "-q", "-f", str(makefile)]).returncode == 0
+
+
+def build(tree: Path, build_dir: Path) -> None:
+    """A successful 'build' of build_dir from the tree's current content, as if
+    it had run a minute ago."""
+    now = time.time()
+    os.utime(tree / "fs/splice.c", (now - 200, now - 200))
+    subprocess.run(["make", "-s", "-f", str(build_dir / "Makefile")], check=True)
+    started = now - 100
+    os.utime(build_dir / "splice.out", (now - 90, now - 90))
+    commit = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], check=True,
+                            capture_output=True, text=True).stdout.strip()
+    (build_dir / "wb-build-stats.json").write_text(
+        json.dumps({"steps": 1, "commit": commit, "started": started, "dirty": []}))
+
+
+def test_switching_away_and_back_costs_no_rebuild(mini_tree: Path, tmp_path: Path):
+    tree = KernelTree(mini_tree, "", "6.12.117", "test")
+    subprocess.run([*GIT, "-C", str(mini_tree), "checkout", "-q", "-b", "other"], check=True)
+    (mini_tree / "fs/splice.c").write_text("other content\n")
+    subprocess.run([*GIT, "-C", str(mini_tree), "commit", "-qam", "other"], check=True)
+    base_dir = tmp_path / "base"
+    base_dir.mkdir()
+    switch_to(tree, "wb/base", base_dir)
+    up_to_date(mini_tree, base_dir)
+    build(mini_tree, base_dir)
+    switch_to(tree, "other", base_dir)    # the other variant's turn: rewrites splice.c
+    switch_to(tree, "wb/base", base_dir)  # rewrites it back, fresh mtime
+    assert up_to_date(mini_tree, base_dir)
+
+
+def test_content_that_differs_from_the_last_build_is_rebuilt(mini_tree: Path, tmp_path: Path):
+    tree = KernelTree(mini_tree, "", "6.12.117", "test")
+    subprocess.run([*GIT, "-C", str(mini_tree), "checkout", "-q", "-b", "other"], check=True)
+    (mini_tree / "fs/splice.c").write_text("other content\n")
+    subprocess.run([*GIT, "-C", str(mini_tree), "commit", "-qam", "other"], check=True)
+    bd = tmp_path / "bd"
+    bd.mkdir()
+    up_to_date(mini_tree, bd)
+    build(mini_tree, bd)                  # built from "other"
+    # Another build dir's switch left the file old while it has the base content.
+    subprocess.run(["git", "-C", str(mini_tree), "checkout", "-q", "wb/base"], check=True)
+    os.utime(mini_tree / "fs/splice.c", (946684800, 946684800))
+    switch_to(tree, "wb/base", bd)
+    assert not up_to_date(mini_tree, bd), "base content was never built in bd"
+
+
+def test_uncommitted_edit_is_rebuilt(mini_tree: Path, tmp_path: Path):
+    tree = KernelTree(mini_tree, "", "6.12.117", "test")
+    bd = tmp_path / "bd"
+    bd.mkdir()
+    up_to_date(mini_tree, bd)
+    build(mini_tree, bd)
+    (mini_tree / "fs/splice.c").write_text("edited, not committed\n")
+    switch_to(tree, "HEAD", bd)
+    assert not up_to_date(mini_tree, bd)
