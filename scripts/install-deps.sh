@@ -7,8 +7,8 @@ set -euo pipefail
 PACKAGES=(
 	# build a kernel
 	gcc make bc flex bison libelf-dev libssl-dev ccache git xz-utils perl python3-venv
-	# kselftest install copies with rsync
-	rsync
+	# kselftest install copies with rsync; the tests use pgrep/pkill and setpriv
+	rsync procps util-linux
 	# the default kernel source (Debian's linux-source-6.12, 6.12.x)
 	linux-source-6.12
 	# boot it: QEMU, and udev so the virtme-ng guest finds its script I/O ports

@@ -6,6 +6,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from workbench.build import first_errors, switch_to
 from workbench.source import KernelTree
 
@@ -44,11 +46,17 @@ def build(tree: Path, build_dir: Path) -> None:
         json.dumps({"steps": 1, "commit": commit, "started": started, "dirty": []}))
 
 
-def test_switching_away_and_back_costs_no_rebuild(mini_tree: Path, tmp_path: Path):
-    tree = KernelTree(mini_tree, "", "6.12.117", "test")
+@pytest.fixture
+def tree(mini_tree: Path) -> KernelTree:
+    """mini_tree with a branch "other" whose fs/splice.c differs from the base."""
     subprocess.run([*GIT, "-C", str(mini_tree), "checkout", "-q", "-b", "other"], check=True)
     (mini_tree / "fs/splice.c").write_text("other content\n")
     subprocess.run([*GIT, "-C", str(mini_tree), "commit", "-qam", "other"], check=True)
+    return KernelTree(mini_tree, "", "6.12.117", "test")
+
+
+def test_switching_away_and_back_costs_no_rebuild(tree: KernelTree, mini_tree: Path,
+                                                  tmp_path: Path):
     base_dir = tmp_path / "base"
     base_dir.mkdir()
     switch_to(tree, "wb/base", base_dir)
@@ -59,11 +67,8 @@ def test_switching_away_and_back_costs_no_rebuild(mini_tree: Path, tmp_path: Pat
     assert up_to_date(mini_tree, base_dir)
 
 
-def test_content_that_differs_from_the_last_build_is_rebuilt(mini_tree: Path, tmp_path: Path):
-    tree = KernelTree(mini_tree, "", "6.12.117", "test")
-    subprocess.run([*GIT, "-C", str(mini_tree), "checkout", "-q", "-b", "other"], check=True)
-    (mini_tree / "fs/splice.c").write_text("other content\n")
-    subprocess.run([*GIT, "-C", str(mini_tree), "commit", "-qam", "other"], check=True)
+def test_content_that_differs_from_the_last_build_is_rebuilt(tree: KernelTree, mini_tree: Path,
+                                                            tmp_path: Path):
     bd = tmp_path / "bd"
     bd.mkdir()
     up_to_date(mini_tree, bd)
