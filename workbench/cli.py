@@ -23,7 +23,8 @@ own runs/<date>-<command>/ directory (runs/latest points at the newest).
 EPILOG = """\
 exit status: 0 pass, 1 test failure, 2 bad input or a failed step, 3 kernel
 oops/WARN, 4 kernel panic, 5 guest timeout, 6 QEMU/vng failure,
-7 patch does not apply, 8 config check failed, 9 build failed.
+7 patch does not apply, 8 config check failed, 9 build failed, 130 interrupted
+(the run directory keeps what finished and is marked incomplete).
 """
 
 
