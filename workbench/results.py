@@ -2,8 +2,10 @@
 
 Every top-level KTAP subtest (one test program on one filesystem) becomes a
 JUnit testsuite; its leaf results become testcases. A failing case carries its
-own output and the console lines printed while its program ran, and a kernel
-report (oops, WARN, KASAN, lockdep) seen during a program fails that suite.
+own output and the console lines printed while its program ran. A kernel
+report (oops, WARN, KASAN, lockdep) fails the case during which it appeared
+when the program marks its cases in the kernel log ("PROG: begin case NAME"),
+else the program's suite as a ``kernel-<kind>`` case.
 """
 
 import json
@@ -19,6 +21,9 @@ from workbench.console import KernelReport, find_reports
 from workbench.ktap import Result, TestCase
 
 _MARKER = re.compile(r"wb-runner: (begin|end) (\S+)")
+# A test program's own marker, written to /dev/kmsg as each case starts
+# (kernel_tests/splice_integrity does): "PROGRAM: begin case NAME".
+_CASE_MARKER = re.compile(r"\S+: begin case (\S+)")
 _EXCERPT_LIMIT = 200  # console lines kept per failing case
 
 
@@ -26,10 +31,28 @@ _EXCERPT_LIMIT = 200  # console lines kept per failing case
 class SuiteConsole:
     lines: tuple[str, ...]
     reports: tuple[KernelReport, ...]
+    # The case that had begun when each report appeared (None: no case marker).
+    report_cases: tuple[str | None, ...] = ()
+
+    def case_reports(self, case: str) -> list[KernelReport]:
+        return [r for r, c in zip(self.reports, self.report_cases) if c == case]
+
+    def unattributed(self, cases: set[str]) -> list[KernelReport]:
+        return [r for r, c in zip(self.reports, self.report_cases) if c not in cases]
+
+
+def _case_at_each_line(lines: list[str]) -> list[str | None]:
+    current, cases = None, []
+    for line in lines:
+        if m := _CASE_MARKER.search(line):
+            current = m[1]
+        cases.append(current)
+    return cases
 
 
 def console_by_suite(console: str) -> dict[str, SuiteConsole]:
-    """Console lines between the runner's begin/end markers, per suite name."""
+    """Console lines between the runner's begin/end markers, per suite name,
+    with the kernel reports among them and the case each appeared in."""
     segments: dict[str, list[str]] = {}
     current = None
     for line in console.splitlines():
@@ -40,19 +63,32 @@ def console_by_suite(console: str) -> dict[str, SuiteConsole]:
             continue
         if current is not None:
             segments[current].append(line)
-    return {name: SuiteConsole(tuple(lines), tuple(find_reports("\n".join(lines))))
-            for name, lines in segments.items()}
+    consoles = {}
+    for name, lines in segments.items():
+        reports = find_reports("\n".join(lines))
+        case_at = _case_at_each_line(lines)
+        consoles[name] = SuiteConsole(tuple(lines), tuple(reports),
+                                      tuple(case_at[r.line - 1] for r in reports))
+    return consoles
 
 
-def _junit_case(name: str, classname: str, case: TestCase, console: SuiteConsole | None):
+def _junit_case(name: str, classname: str, case: TestCase, console: SuiteConsole | None,
+                reports: list[KernelReport] = ()):
     jcase = JUnitCase(name, classname)
-    if case.result is Result.FAIL:
+    if reports:
+        # The kernel complained while this case ran: that fails it, whatever
+        # the program itself concluded.
+        jcase.result = [Error(f"kernel {r.kind}: {r.headline}", "kernel report")
+                        for r in reports]
+    elif case.result is Result.FAIL:
         jcase.result = [Failure(case.reason or "test failed")]
     elif case.result is Result.ERROR:
         jcase.result = [Error(case.reason or "no result")]
     elif case.result in (Result.SKIP, Result.TODO):
         jcase.result = [Skipped(f"{case.result.value}: {case.reason}".rstrip(": "))]
     out = list(case.log)
+    for report in reports:
+        out += [f"--- kernel {report.kind} while this case ran ---", report.excerpt]
     if case.result.failed and console is not None and console.lines:
         out += ["--- console while the program ran ---", *console.lines[-_EXCERPT_LIMIT:]]
     if out:
@@ -73,12 +109,13 @@ def to_junit(root: TestCase, variant: str, console: str = "",
         seg = consoles.get(top.name)
         leaves = [top] if not top.subtests else list(top.leaves())
         for leaf in leaves:
-            suite.add_testcase(_junit_case(leaf.name, f"{variant}.{top.name}", leaf, seg))
+            suite.add_testcase(_junit_case(leaf.name, f"{variant}.{top.name}", leaf, seg,
+                                           seg.case_reports(leaf.name) if seg else []))
         # The program's own verdict, when its cases do not explain it (exit
         # status after all cases passed, a crash after the last case).
         if top.subtests and top.result.failed and not any(l.result.failed for l in leaves):
             suite.add_testcase(_junit_case("program-exit", f"{variant}.{top.name}", top, seg))
-        for report in (seg.reports if seg else ()):
+        for report in (seg.unattributed({l.name for l in leaves}) if seg else ()):
             kcase = JUnitCase(f"kernel-{report.kind}", f"{variant}.{top.name}")
             kcase.result = [Error(report.headline, "kernel report")]
             kcase.system_out = report.excerpt
@@ -89,15 +126,20 @@ def to_junit(root: TestCase, variant: str, console: str = "",
     return xml
 
 
-def to_json(root: TestCase) -> dict:
-    def node(case: TestCase) -> dict:
+def to_json(root: TestCase, console: str = "") -> dict:
+    consoles = console_by_suite(console)
+
+    def node(case: TestCase, seg: SuiteConsole | None = None) -> dict:
         out = {"name": case.name, "result": case.result.value}
         if case.reason:
             out["reason"] = case.reason
+        if seg is not None and (reports := seg.case_reports(case.name)):
+            out["kernel_reports"] = [f"{r.kind}: {r.headline}" for r in reports]
         if case.notes:
             out["notes"] = case.notes
         if case.subtests:
-            out["subtests"] = [node(sub) for sub in case.subtests]
+            out["subtests"] = [node(sub, seg or consoles.get(sub.name))
+                               for sub in case.subtests]
         if case.log and case.result.failed:
             out["log"] = case.log
         return out
@@ -113,6 +155,6 @@ def write_results(root: TestCase, variant: str, out_dir: Path, console: str = ""
     scalars = {k: v for k, v in (extra or {}).items() if isinstance(v, (str, int, float))}
     to_junit(root, variant, console, scalars).write(str(junit_path), pretty=True)
     json_path = out_dir / "results.json"
-    json_path.write_text(json.dumps({"variant": variant, **(extra or {}), **to_json(root)},
+    json_path.write_text(json.dumps({"variant": variant, **(extra or {}), **to_json(root, console)},
                                     indent=2) + "\n")
     return junit_path, json_path
