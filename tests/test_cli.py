@@ -84,3 +84,18 @@ def test_install_deps_does_nothing_when_all_is_installed():
     script = Path(__file__).resolve().parent.parent / "scripts" / "install-deps.sh"
     proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout == "" and proc.stderr == ""
+
+
+def test_debug_build_without_a_debug_config_says_how_to_make_one(tmp_path: Path):
+    """--debug kernels live in build/<variant>-debug/ and have their own .config."""
+    import json
+    work = tmp_path / "w"
+    (work / "linux").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(work / "linux")], check=True)
+    (work / "tree.json").write_text(json.dumps({
+        "path": str(work / "linux"), "version": "6.12.117", "base_commit": "0" * 40,
+        "origin": "test"}))
+    proc = wb("build", "--debug", "--variant", "patched", workdir=work)
+    assert proc.returncode == 2, proc.stderr
+    assert f"no .config in {work}/build/patched-debug" in proc.stderr
+    assert "wb config --debug --variant patched" in proc.stderr

@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.guest_tests import PlannedTest, program_plan, selftest_plan, write_plan
+from workbench.guest_tests import (PlannedTest, integrity_arguments, program_plan,
+                                   selftest_plan, write_plan)
 
 
 def test_program_plan_runs_each_program_on_each_filesystem(tmp_path: Path):
@@ -36,3 +37,13 @@ def test_plan_file_is_tab_separated_and_rejects_tabs_in_commands(tmp_path: Path)
     assert (tmp_path / "plan.tsv").read_text() == "a.tmpfs\ttmpfs\t/bin/true --x\n"
     with pytest.raises(WorkbenchError, match="contains a tab or newline"):
         write_plan([PlannedTest("b", "tmpfs", "echo\tx")], tmp_path / "plan.tsv")
+
+
+def test_integrity_plan_passes_the_same_seed_and_a_quoted_filter(tmp_path: Path):
+    prog = tmp_path / "splice_integrity"
+    args = integrity_arguments(7, "stable.tcp; rm -rf /")
+    plan = program_plan([prog], ("ext4", "9p"), args)
+    assert [t.name for t in plan] == ["splice_integrity.ext4", "splice_integrity.9p"]
+    assert {t.command for t in plan} == {
+        f"{prog} --seed 7 --filter 'stable.tcp; rm -rf /'"}
+    assert integrity_arguments(3, None) == ("--seed", "3")

@@ -7,7 +7,7 @@ from pathlib import Path
 from workbench import __version__, log, pipeline
 from workbench.errors import WorkbenchError
 from workbench.guest_tests import FILESYSTEMS, SUITES
-from workbench.kconfig import DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
+from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_TARBALL
 from workbench.workspace import VARIANTS
 
@@ -34,6 +34,12 @@ def _add_variant(p: argparse.ArgumentParser, default: str | None = "patched") ->
                         f"series) (default: {default})")
 
 
+def _add_debug(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--debug", action="store_true",
+                   help=f"the debug kernel: configs/{DEBUG_FRAGMENT}.config (KASAN, lockdep, "
+                        "DEBUG_VM) on top of the fragments, built in build/<variant>-debug/")
+
+
 def _add_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base-target", default=DEFAULT_BASE_TARGET,
                    help=f"make target the config starts from (default: {DEFAULT_BASE_TARGET})")
@@ -50,8 +56,15 @@ def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
 
 def _add_tests(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=(*SUITES, "all"), default="all",
-                   help="smoke: kernel_tests/ smoke test per filesystem; selftests: the "
-                        "tree's tools/testing/selftests/splice (default: all)")
+                   help="smoke: kernel_tests/ smoke test per filesystem; integrity: "
+                        "kernel_tests/ splice integrity matrix per filesystem; selftests: "
+                        "the tree's tools/testing/selftests/splice (default: all)")
+    p.add_argument("--filter", metavar="SUBSTRING",
+                   help="integrity suite: run only the cases whose name contains SUBSTRING "
+                        "(names: FS.MODE.CONSUMER.MUTATION.TIMING, e.g. stable.tcp)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the integrity suite's random tests; the run records it, "
+                        "so a seed from an earlier run replays it (default: random)")
     p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
                    help=f"filesystem to run the per-filesystem tests on; repeatable "
                         f"(default: {' '.join(FILESYSTEMS)})")
@@ -94,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "survive (asked vs got). Records the .config sha256.")
     _add_variant(p, default=None)
     _add_config(p)
+    _add_debug(p)
 
     p = sub.add_parser("build", help="build kernel variants out of tree (O=)",
                        description="Build bzImage for each variant in its own "
@@ -102,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "the first compiler errors are shown (BUILD_FAILURE).")
     _add_variant(p, default=None)
     p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+    _add_debug(p)
 
     p = sub.add_parser("run", help="boot a built kernel and run one command in the guest",
                        description="Boot build/<variant>/ with virtme-ng (TCG when KVM is "
@@ -109,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "FAIL, SKIP, TIMEOUT, PANIC, OOPS, INFRA.")
     _add_variant(p)
     _add_boot(p, timeout=300)
+    _add_debug(p)
     p.add_argument("--exec", dest="exec_command", required=True, metavar="COMMAND",
                    help="shell command to run in the guest")
 
@@ -119,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_variant(p)
     _add_boot(p, timeout=1200)
     _add_tests(p)
+    _add_debug(p)
 
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
@@ -132,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(p)
     _add_boot(p, timeout=1200)
     _add_tests(p)
+    _add_debug(p)
     p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
     return parser
 

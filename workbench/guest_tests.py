@@ -8,6 +8,7 @@ runs it in the guest and writes one KTAP document to the run directory,
 which the host shares with the guest read-write.
 """
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from workbench.status import Status
 from workbench.workspace import KERNEL_TESTS_DIR
 
 FILESYSTEMS = ("tmpfs", "ext4", "xfs", "btrfs", "9p")
-SUITES = ("smoke", "selftests")
+SUITES = ("smoke", "integrity", "selftests")
 RUNNER = KERNEL_TESTS_DIR / "guest-runner.sh"
 # kselftest programs that take the directory under test and run per filesystem.
 PER_FS_SELFTESTS = {"stable_splice"}
@@ -82,9 +83,16 @@ def selftest_plan(install: Path, filesystems: tuple[str, ...]) -> list[PlannedTe
     return plan
 
 
-def program_plan(programs: list[Path], filesystems: tuple[str, ...]) -> list[PlannedTest]:
-    return [PlannedTest(f"{p.stem}.{fs}", fs, str(p.resolve()))
+def program_plan(programs: list[Path], filesystems: tuple[str, ...],
+                 arguments: tuple[str, ...] = ()) -> list[PlannedTest]:
+    command = " ".join(shlex.quote(a) for a in arguments)
+    return [PlannedTest(f"{p.stem}.{fs}", fs, f"{p.resolve()} {command}".rstrip())
             for p in programs for fs in filesystems]
+
+
+def integrity_arguments(seed: int, case_filter: str | None) -> tuple[str, ...]:
+    """splice_integrity's options: the same seed on every filesystem and kernel."""
+    return ("--seed", str(seed), *(("--filter", case_filter) if case_filter else ()))
 
 
 def write_plan(plan: list[PlannedTest], path: Path) -> None:

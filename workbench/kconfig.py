@@ -19,6 +19,8 @@ from workbench.workspace import CONFIGS_DIR
 
 DEFAULT_BASE_TARGET = "tinyconfig"
 DEFAULT_FRAGMENTS = ("virtme", "filesystems", "net", "crashtest")
+# Added by --debug: KASAN, lockdep, DEBUG_VM (configs/debug.config).
+DEBUG_FRAGMENT = "debug"
 ARCH = "x86_64"
 
 _SET = re.compile(r"^(CONFIG_\w+)=(.*)$")

@@ -8,13 +8,14 @@ interrupted or failed run keeps what finished and says it is incomplete.
 import argparse
 import hashlib
 import json
+import secrets
 from pathlib import Path
 
-from workbench import guest_tests, log
+from workbench import guest_tests, integrity, log
 from workbench.boot import Accel, BootRequest, boot, detect_accel
 from workbench.build import build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
-from workbench.kconfig import DEFAULT_FRAGMENTS, fragment_path, make_config
+from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_FRAGMENTS, fragment_path, make_config
 from workbench.log import PhaseTimer
 from workbench.proc import git
 from workbench.report import write_summary
@@ -29,10 +30,12 @@ from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 class Pipeline:
     """The stages, sharing one workspace, run directory and phase timer."""
 
-    def __init__(self, ws: Workspace, run: Run, timer: PhaseTimer):
+    def __init__(self, ws: Workspace, run: Run, timer: PhaseTimer, debug: bool = False):
         self.ws = ws
         self.run = run
         self.timer = timer
+        # Debug kernels (configs/debug.config) get build dirs of their own.
+        self.debug = debug
         self._accel: Accel | None = None
         self._plan: list[guest_tests.PlannedTest] | None = None
 
@@ -81,44 +84,61 @@ class Pipeline:
                        patches=[p.name for p in series.patches])
         return head
 
+    def label(self, variant: str) -> str:
+        """The variant's name in build dirs, stages and results: patched-debug."""
+        return f"{variant}-debug" if self.debug else variant
+
+    def build_dir(self, variant: str) -> Path:
+        return self.ws.build_dir(self.label(variant))
+
+    def fragments(self, fragments: list[str] | None) -> tuple[str, ...]:
+        chosen = tuple(fragments or DEFAULT_FRAGMENTS)
+        return (*chosen, DEBUG_FRAGMENT) if self.debug else chosen
+
     # -- config ---------------------------------------------------------
     def config(self, tree: KernelTree, variant: str, fragments: tuple[str, ...],
                base_target: str) -> None:
-        build_dir = self.ws.build_dir(variant)
+        build_dir = self.build_dir(variant)
+        label = self.label(variant)
         commit = switch_to(tree, variant_rev(tree, variant), build_dir)
         key = _digest([commit, base_target, *(fragment_path(f).read_bytes() for f in fragments)])
         previous = self.ws.read_json(build_dir / "wb-config.json") or {}
-        with self.timer.phase(f"config {variant}"):
+        with self.timer.phase(f"config {label}"):
             if previous.get("inputs") == key and _sha256(build_dir / ".config") == previous.get(
                     "sha256"):
-                log.info(f"config {variant}: unchanged inputs, keeping {build_dir}/.config")
+                log.info(f"config {label}: unchanged inputs, keeping {build_dir}/.config")
                 sha, base_target = previous["sha256"], previous["base_target"]
             else:
                 try:
                     cfg = make_config(tree.path, build_dir, fragments, base_target, make_vars(),
-                                      self.run.path / f"config-{variant}.log")
+                                      self.run.path / f"config-{label}.log")
                 except WorkbenchError as err:
-                    self.run.stage(f"config {variant}", Status.CONFIG_FAILURE, error=str(err))
+                    self.run.stage(f"config {label}", Status.CONFIG_FAILURE, error=str(err))
                     err.status = err.status or Status.CONFIG_FAILURE
                     raise
                 cfg.save(build_dir / "wb-config.json", inputs=key)
                 sha = cfg.sha256
-        self.run.stage(f"config {variant}", Status.PASS, sha256=sha, base_target=base_target,
+        self.run.stage(f"config {label}", Status.PASS, sha256=sha, base_target=base_target,
                        fragments=list(fragments))
-        log.info(f"config {variant}: sha256 {sha[:16]}")
+        log.info(f"config {label}: sha256 {sha[:16]}")
 
     # -- build ----------------------------------------------------------
     def build(self, tree: KernelTree, variant: str, jobs: int | None) -> Path:
-        build_dir = self.ws.build_dir(variant)
-        with self.timer.phase(f"build {variant}"):
-            result = build_kernel(tree, variant, variant_rev(tree, variant), build_dir,
-                                  self.run.path / f"build-{variant}.log", jobs)
-        self.run.stage(f"build {variant}", result.status, commit=result.commit,
+        build_dir = self.build_dir(variant)
+        label = self.label(variant)
+        if not (build_dir / ".config").exists():
+            raise WorkbenchError(f"no .config in {build_dir}",
+                                 hint=f"run `wb config{' --debug' if self.debug else ''} "
+                                      f"--variant {variant}` first")
+        with self.timer.phase(f"build {label}"):
+            result = build_kernel(tree, label, variant_rev(tree, variant), build_dir,
+                                  self.run.path / f"build-{label}.log", jobs)
+        self.run.stage(f"build {label}", result.status, commit=result.commit,
                        seconds=result.seconds, log=str(result.log),
                        errors=list(result.errors))
         if result.status is not Status.PASS:
             shown = "\n".join(f"  {line}" for line in result.errors) or "  (see the log)"
-            raise WorkbenchError(f"build of {variant} failed:\n{shown}",
+            raise WorkbenchError(f"build of {label} failed:\n{shown}",
                                  hint=f"full log: {result.log}", status=Status.BUILD_FAILURE)
         return result.image
 
@@ -131,22 +151,25 @@ class Pipeline:
         return self._accel
 
     def image(self, variant: str) -> Path:
-        image = self.ws.build_dir(variant) / "arch/x86/boot/bzImage"
+        image = self.build_dir(variant) / "arch/x86/boot/bzImage"
         if not image.exists():
-            raise WorkbenchError(f"no kernel image for {variant} at {image}",
-                                 hint=f"run `wb build --variant {variant}` first")
+            debug = " --debug" if self.debug else ""
+            raise WorkbenchError(f"no kernel image for {self.label(variant)} at {image}",
+                                 hint=f"run `wb config{debug} --variant {variant}` and "
+                                      f"`wb build{debug} --variant {variant}` first")
         return image
 
     def run_command(self, variant: str, command: str, timeout: float) -> Status:
-        with self.timer.phase(f"run {variant}"):
+        label = self.label(variant)
+        with self.timer.phase(f"run {label}"):
             result = boot(BootRequest(self.image(variant), command, timeout=timeout),
-                          self.run.path / f"console-{variant}.log", self.accel())
-        self.run.stage(f"run {variant}", result.status, exit_code=result.exit_code,
+                          self.run.path / f"console-{label}.log", self.accel())
+        self.run.stage(f"run {label}", result.status, exit_code=result.exit_code,
                        reason=result.reason, console=str(result.console_log),
                        reports=[r.headline for r in result.reports])
         for report in result.reports:
             log.warn(f"kernel {report.kind} at console line {report.line}: {report.headline}")
-        log.info(f"run {variant}: {result.status.value} {result.reason} "
+        log.info(f"run {label}: {result.status.value} {result.reason} "
                  f"(console: {result.console_log})")
         return result.status
 
@@ -158,6 +181,9 @@ class Pipeline:
         the series is applied), so new tests also run, and skip, on the base."""
         if self._plan is not None:
             return self._plan
+        if args.seed is None:
+            args.seed = secrets.randbelow(2**32)
+        log.info(f"integrity seed {args.seed} (--seed {args.seed} replays)")
         filesystems = tuple(args.filesystems or guest_tests.FILESYSTEMS)
         out_dir = self.ws.root / "build" / "tests"
         with self.timer.phase("build tests"):
@@ -168,14 +194,19 @@ class Pipeline:
             plan = []
             if args.program:
                 plan = guest_tests.program_plan(args.program, filesystems)
-            if not args.program and args.suite in ("smoke", "all"):
+            if not args.program and args.suite in ("smoke", "integrity", "all"):
                 tests_dir = guest_tests.build_kernel_tests(tree.path, out_dir / "kernel_tests",
                                                            build_log)
+            if not args.program and args.suite in ("smoke", "all"):
                 plan += guest_tests.program_plan([tests_dir / "splice_smoke"], filesystems)
+            if not args.program and args.suite in ("integrity", "all"):
+                plan += guest_tests.program_plan(
+                    [tests_dir / "splice_integrity"], filesystems,
+                    guest_tests.integrity_arguments(args.seed, args.filter))
             if not args.program and args.suite in ("selftests", "all"):
                 install = guest_tests.build_splice_selftests(tree.path, out_dir, build_log)
                 plan += guest_tests.selftest_plan(install, filesystems)
-        self.run.stage("build tests", Status.PASS, commit=commit,
+        self.run.stage("build tests", Status.PASS, commit=commit, seed=args.seed,
                        programs=[t.name for t in plan])
         self._plan = plan
         return plan
@@ -183,20 +214,26 @@ class Pipeline:
     def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
              ) -> guest_tests.TestRun:
         plan = self.test_plan(tree, args)
-        out_dir = self.run.path / f"tests-{variant}"
-        config = self.ws.read_json(self.ws.build_dir(variant) / "wb-config.json") or {}
-        properties = {"kernel_commit": built_commit(self.ws.build_dir(variant)),
-                      "config_sha256": config.get("sha256", "")}
-        with self.timer.phase(f"test {variant}"):
-            result = guest_tests.run_plan(plan, self.image(variant), variant, out_dir,
+        label = self.label(variant)
+        out_dir = self.run.path / f"tests-{label}"
+        config = self.ws.read_json(self.build_dir(variant) / "wb-config.json") or {}
+        properties = {"kernel_commit": built_commit(self.build_dir(variant)),
+                      "config_sha256": config.get("sha256", ""), "seed": args.seed}
+        with self.timer.phase(f"test {label}"):
+            result = guest_tests.run_plan(plan, self.image(variant), label, out_dir,
                                           self.accel(), args.timeout, properties=properties)
         if result.boot.first_test_seconds is not None:
-            self.timer.phases[f"boot to first test {variant}"] = result.boot.first_test_seconds
+            self.timer.phases[f"boot to first test {label}"] = result.boot.first_test_seconds
         counts = result.tree.counts()
-        self.run.stage(f"test {variant}", result.status, junit=str(result.junit),
+        matrix = integrity.collect(result.tree)
+        extra = {}
+        if matrix.cells or matrix.checks:
+            extra["integrity"] = str(integrity.write_matrix(matrix, out_dir / "integrity.json"))
+            extra["integrity_failed"] = matrix.failed()
+        self.run.stage(f"test {label}", result.status, **extra, junit=str(result.junit),
                        json=str(result.json), counts=counts, boot=result.boot.status.value,
                        boot_reason=result.boot.reason, boot_seconds=result.boot.seconds)
-        log.info(f"test {variant}: {result.status.value} "
+        log.info(f"test {label}: {result.status.value} "
                  + " ".join(f"{k.lower()}={v}" for k, v in counts.items() if v)
                  + f" ({result.junit})")
         return result
@@ -243,7 +280,7 @@ def _do_apply(p: Pipeline, args) -> Status:
 def _do_config(p: Pipeline, args) -> Status:
     tree = load_tree(p.ws)
     for variant in _variants(args):
-        p.config(tree, variant, tuple(args.fragments or DEFAULT_FRAGMENTS), args.base_target)
+        p.config(tree, variant, p.fragments(args.fragments), args.base_target)
     return Status.PASS
 
 
@@ -265,7 +302,7 @@ def _do_test(p: Pipeline, args) -> Status:
 def _do_all(p: Pipeline, args) -> Status:
     tree = p.tree(args.tree, args.base)
     p.apply(tree)
-    fragments = tuple(args.fragments or DEFAULT_FRAGMENTS)
+    fragments = p.fragments(args.fragments)
     for variant in VARIANTS:
         p.config(tree, variant, fragments, args.base_target)
         p.build(tree, variant, args.jobs)
@@ -287,7 +324,8 @@ def run_command(args: argparse.Namespace) -> int:
         log.info(f"run directory: {run.path}")
         timer = PhaseTimer()
         try:
-            status = _COMMANDS[args.command](Pipeline(ws, run, timer), args)
+            pipe = Pipeline(ws, run, timer, debug=getattr(args, "debug", False))
+            status = _COMMANDS[args.command](pipe, args)
         except WorkbenchError as err:
             if err.status is None:
                 run.abandon(f"error: {err}", timer.phases)

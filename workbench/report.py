@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from workbench import integrity
 from workbench.guest_tests import TestRun
 from workbench.source import KernelTree
 
@@ -29,6 +30,11 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
                 for leaf in top.leaves() if leaf.result.failed]
     lines += [f"- {variant} `{suite}` {leaf.name}: {leaf.result.value} {leaf.reason}"
               for variant, suite, leaf in failures] or ["none"]
+    matrices = {r.variant: integrity.collect(r.tree) for r in results}
+    if any(m.cells for m in matrices.values()):
+        lines += ["", "## Splice integrity matrix", "",
+                  "Cells per verdict (a cell whose repeated runs differed counts under each):",
+                  "", integrity.markdown(matrices).rstrip()]
     lines += ["", "## Phase timings", "", "| phase | seconds |", "|---|---|"]
     lines += [f"| {name} | {secs:.1f} |" for name, secs in timings.items()]
     path = run_dir / "summary.md"
