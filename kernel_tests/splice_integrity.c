@@ -455,6 +455,18 @@ static int prepare_file(struct trial *t, struct outcome *out)
 	return 0;
 }
 
+static int map_file(struct trial *t, struct outcome *out)
+{
+	t->map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      t->fd, 0);
+	if (t->map != MAP_FAILED)
+		return 0;
+	t->map = NULL;
+	set_outcome(out, KSFT_SKIP, "no shared writable mmap on %s: %s", cfg.fs,
+		    strerror(errno));
+	return -1;
+}
+
 static int prepare_mutation(struct trial *t, struct outcome *out)
 {
 	size_t start, end;
@@ -469,16 +481,8 @@ static int prepare_mutation(struct trial *t, struct outcome *out)
 		fill(t->new + start, start, end - start, 1);
 		break;
 	}
-	if (t->cell->mutation == M_MMAP_BEFORE) {
-		t->map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_SHARED, t->fd, 0);
-		if (t->map == MAP_FAILED) {
-			t->map = NULL;
-			set_outcome(out, KSFT_SKIP, "no shared writable mmap on %s: %s",
-				    cfg.fs, strerror(errno));
-			return -1;
-		}
-	}
+	if (t->cell->mutation == M_MMAP_BEFORE && map_file(t, out))
+		return -1;
 	if (t->cell->mutation == M_ODIRECT) {
 		t->dio_fd = open(t->path, O_WRONLY | O_DIRECT);
 		if (t->dio_fd < 0) {
@@ -550,14 +554,8 @@ static int mutate(struct trial *t, struct outcome *out)
 		free(aligned);
 		break;
 	case M_MMAP_AFTER:
-		t->map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE,
-			      MAP_SHARED, t->fd, 0);
-		if (t->map == MAP_FAILED) {
-			t->map = NULL;
-			set_outcome(out, KSFT_SKIP, "no shared writable mmap on %s: %s",
-				    cfg.fs, strerror(errno));
+		if (map_file(t, out))
 			return -1;
-		}
 		/* fall through */
 	case M_MMAP_BEFORE:
 		memcpy(t->map + start, t->new + start, len);
