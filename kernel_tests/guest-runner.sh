@@ -20,6 +20,9 @@ SCRATCH=/tmp/wb-fs
 TEST_TIMEOUT=${WB_TEST_TIMEOUT:-600}
 
 : > "$RESULTS"
+# Test programs may mark each case in the kernel log (splice_integrity does,
+# hundreds of times); the default rate limit of /dev/kmsg would drop most.
+echo on > /proc/sys/kernel/printk_devkmsg 2>/dev/null
 emit() {
 	printf '%s\n' "$*" | tee -a "$RESULTS"
 }
