@@ -2,7 +2,7 @@
 
 Each sample comes from a real boot of the base kernel through ``wb``:
     .venv/bin/python tests/capture_golden.py
-needs a built base kernel (``wb all`` or ``wb build --variant base``).
+needs built kernels (``wb all``).
 The unit tests read these files; nothing here runs during pytest.
 """
 
@@ -52,6 +52,16 @@ def main() -> None:
              "--fs", "tmpfs", "--timeout", "120")
     keep(run / "tests-base" / "results.ktap", "crash-midway.ktap")
     keep(run / "tests-base" / "console.log", "crash-midway.console")
+
+    run = wb("test", "--variant", "base", "--program", str(data / "warn_in_case.sh"),
+             "--fs", "tmpfs", "--timeout", "120")
+    keep(run / "tests-base" / "results.ktap", "warn-in-case.ktap")
+    keep(run / "tests-base" / "console.log", "warn-in-case.console")
+
+    # The integrity matrix on both kernels, same seed.
+    for variant in ("base", "patched"):
+        run = wb("test", "--variant", variant, "--suite", "integrity", "--seed", "1")
+        keep(run / f"tests-{variant}" / "results.ktap", f"integrity-{variant}.ktap")
 
     # QEMU killed from outside while the guest runs its command.
     killer = threading.Timer(30, subprocess.run, [["pkill", "-KILL", "-f", "qemu-system.*/work/build/"]])

@@ -271,3 +271,76 @@ def test_running_again_does_no_needless_work(main_job: Path):
     log = (latest_run() / "build-base.log").read_text()
     compiled = [line for line in log.splitlines() if line.startswith(("  CC ", "  LD "))]
     assert compiled == [], compiled[:10]
+
+
+# -- the integrity suite ------------------------------------------------------
+
+ZERO_COPY_FS = ("ext4", "xfs", "btrfs")
+
+
+def _matrix(run: Path, label: str) -> dict[str, dict]:
+    record = json.loads((run / f"tests-{label}" / "integrity.json").read_text())
+    assert record["failed"] == [], record["failed"]
+    return {cell["name"]: cell for cell in record["cells"]}
+
+
+def test_integrity_reproduces_on_base_and_stable_holds_on_patched(main_job: Path):
+    base, patched = _matrix(main_job, "base"), _matrix(main_job, "patched")
+    assert len(base) == len(patched) == len(FILESYSTEMS) * 240
+    for fs in ("tmpfs", *ZERO_COPY_FS):
+        for consumer in ("read", "file", "tcp", "unix"):
+            for mutation in ("write", "pwrite_partial", "truncate", "mmap_after"):
+                for timing in ("before_confirm", "during"):
+                    plain = f"{fs}.plain.{consumer}.{mutation}.{timing}"
+                    stable = f"{fs}.stable.{consumer}.{mutation}.{timing}"
+                    # The original report, on both kernels.
+                    for kernel in (base, patched):
+                        assert set(kernel[plain]["observed"]) <= {"NEW", "TORN"}, plain
+                    assert base[stable]["result"] == "SKIP", stable
+                    expect = {"ESTALE": 1} if fs in ZERO_COPY_FS else {"OLD": 1}
+                    assert patched[stable]["observed"] == expect, stable
+    record = json.loads((main_job / "run.json").read_text())
+    assert record["stages"]["build tests"]["seed"] is not None
+    assert "## Splice integrity matrix" in (main_job / "summary.md").read_text()
+
+
+def test_kernel_report_fails_the_case_during_which_it_appeared(main_job: Path):
+    proc = wb("test", "--variant", "base", "--program", str(DATA / "warn_in_case.sh"),
+              "--fs", "tmpfs", "--timeout", "300")
+    assert proc.returncode == 3, proc.stdout
+    xml = JUnitXml.fromfile(str(latest_run() / "tests-base" / "junit.xml"))
+    assert cases(xml)["warn_in_case.tmpfs"] == {"first": "pass", "second": "Error",
+                                                "third": "pass"}
+
+
+def test_integrity_runs_on_the_host_kernel(tmp_path: Path, main_job: Path):
+    """No root, no images: the plain cases on tmpfs reproduce on any Linux."""
+    subprocess.run(["make", "-C", str(PROJECT_ROOT / "kernel_tests"),
+                    f"KDIR={WORKDIR / 'linux'}", f"OUTPUT={tmp_path}"],
+                   check=True, capture_output=True)
+    shm = Path("/dev/shm")
+    proc = subprocess.run([str(tmp_path / "splice_integrity"), "--dir", str(shm),
+                           "--filter", "plain", "--seed", "5"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert "seed 5" in proc.stdout
+    assert "ok 1 tmpfs.plain.read.write.before_confirm #  observed NEW" in proc.stdout
+
+
+# -- the debug kernel (last: it is a build of its own) -------------------------
+
+def test_debug_kernel_runs_integrity_without_kernel_reports(main_job: Path):
+    assert wb("config", "--debug", "--variant", "patched").returncode == 0
+    config = (WORKDIR / "build" / "patched-debug" / ".config").read_text()
+    for option in ("CONFIG_KASAN=y", "CONFIG_PROVE_LOCKING=y", "CONFIG_DEBUG_VM=y"):
+        assert option in config
+    assert wb("build", "--debug", "--variant", "patched").returncode == 0
+    proc = wb("test", "--debug", "--variant", "patched", "--suite", "integrity",
+              "--timeout", "2400")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    run = latest_run()
+    console = (run / "tests-patched-debug" / "console.log").read_text(errors="replace")
+    assert "KernelAddressSanitizer initialized" in console
+    assert "splice_integrity: begin case ext4.stable.tcp.write.before_confirm" in console
+    results = json.loads((run / "tests-patched-debug" / "results.json").read_text())
+    assert results["boot_status"] == "PASS" and results["counts"]["FAIL"] == 0

@@ -84,3 +84,22 @@ def test_clean_guest_run(data: Path, tmp_path: Path):
     consoles = console_by_suite(golden(data, "clean-run.console"))
     assert set(names) <= set(consoles)
     assert all(not seg.reports for seg in consoles.values())
+
+
+def test_kernel_report_is_attached_to_the_case_it_appeared_in(data: Path, tmp_path: Path):
+    """A real LKDTM WARN during the second of three cases that mark themselves in
+    the kernel log ("warn_in_case: begin case NAME")."""
+    root = parse(golden(data, "warn-in-case.ktap").splitlines(), "base")
+    console = golden(data, "warn-in-case.console")
+    seg = console_by_suite(console)["warn_in_case.tmpfs"]
+    assert [r.kind for r in seg.reports] == ["warning"]
+    assert seg.report_cases == ("second",)
+    junit, js = write_results(root, "base", tmp_path, console)
+    # The program said ok for all three; the kernel's WARN fails the second,
+    # and no separate kernel-warning case is needed.
+    assert junit_cases(junit) == {"warn_in_case.tmpfs": {"first": "pass", "second": "Error",
+                                                         "third": "pass"}}
+    case = next(c for c in next(iter(JUnitXml.fromfile(str(junit)))) if c.name == "second")
+    assert "lkdtm" in case.system_out.lower() and "kernel warning" in case.result[0].message
+    tests = json.loads(js.read_text())["tests"]["subtests"][0]["subtests"]
+    assert [t.get("kernel_reports", []) != [] for t in tests] == [False, True, False]
