@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import log
-from workbench.errors import WorkbenchError
 from workbench.kconfig import ARCH
 from workbench.source import KernelTree, checkout
 from workbench.status import Status
@@ -106,9 +105,6 @@ def switch_to(tree: KernelTree, rev: str, build_dir: Path) -> str:
 
 def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
                  log_path: Path, jobs: int | None = None) -> BuildResult:
-    if not (build_dir / ".config").exists():
-        raise WorkbenchError(f"no .config in {build_dir}",
-                             hint=f"run `wb config --variant {variant}` first")
     commit = switch_to(tree, rev, build_dir)
     jobs = jobs or os.cpu_count() or 1
     cmd = ["make", "-C", str(tree.path), f"O={build_dir}", f"ARCH={ARCH}", *make_vars(),

@@ -91,6 +91,10 @@ class Pipeline:
     def build_dir(self, variant: str) -> Path:
         return self.ws.build_dir(self.label(variant))
 
+    def _command(self, command: str, variant: str) -> str:
+        """The wb command line that makes this variant's stage, for hints."""
+        return f"`wb {command}{' --debug' if self.debug else ''} --variant {variant}`"
+
     def fragments(self, fragments: list[str] | None) -> tuple[str, ...]:
         chosen = tuple(fragments or DEFAULT_FRAGMENTS)
         return (*chosen, DEBUG_FRAGMENT) if self.debug else chosen
@@ -128,8 +132,7 @@ class Pipeline:
         label = self.label(variant)
         if not (build_dir / ".config").exists():
             raise WorkbenchError(f"no .config in {build_dir}",
-                                 hint=f"run `wb config{' --debug' if self.debug else ''} "
-                                      f"--variant {variant}` first")
+                                 hint=f"run {self._command('config', variant)} first")
         with self.timer.phase(f"build {label}"):
             result = build_kernel(tree, label, variant_rev(tree, variant), build_dir,
                                   self.run.path / f"build-{label}.log", jobs)
@@ -153,10 +156,9 @@ class Pipeline:
     def image(self, variant: str) -> Path:
         image = self.build_dir(variant) / "arch/x86/boot/bzImage"
         if not image.exists():
-            debug = " --debug" if self.debug else ""
             raise WorkbenchError(f"no kernel image for {self.label(variant)} at {image}",
-                                 hint=f"run `wb config{debug} --variant {variant}` and "
-                                      f"`wb build{debug} --variant {variant}` first")
+                                 hint=f"run {self._command('config', variant)} and "
+                                      f"{self._command('build', variant)} first")
         return image
 
     def run_command(self, variant: str, command: str, timeout: float) -> Status:
