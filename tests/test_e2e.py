@@ -344,3 +344,25 @@ def test_debug_kernel_runs_integrity_without_kernel_reports(main_job: Path):
     assert "splice_integrity: begin case ext4.stable.tcp.write.before_confirm" in console
     results = json.loads((run / "tests-patched-debug" / "results.json").read_text())
     assert results["boot_status"] == "PASS" and results["counts"]["FAIL"] == 0
+
+
+def test_quick_bench_on_both_kernels_produces_every_artefact(main_job: Path):
+    proc = wb("bench", "--quick", "--reps", "2", timeout=3600)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    run = latest_run()
+    bench_dir = run / "bench"
+    record = json.loads((bench_dir / "bench.json").read_text())
+    assert record["mode"] == "icount"
+    kernels = {(s["round"], s["kernel"]) for s in record["samples"]}
+    assert kernels == {(1, "base"), (1, "patched"), (2, "base"), (2, "patched")}
+    methods = {s["method"] for s in record["samples"] if s["kernel"] == "patched"}
+    assert methods == {"pread_write", "sendfile", "splice", "stable", "stable_copy", "memcpy"}
+    # The base kernel has no SPLICE_F_STABLE: those methods skip there.
+    assert not {"stable", "stable_copy"} & {s["method"] for s in record["samples"]
+                                            if s["kernel"] == "base"}
+    table = (bench_dir / "bench.md").read_text()
+    assert "Clock: **icount**" in table and "plain splice, patched/base" in table
+    for png in ("throughput-ext4.png", "throughput-tmpfs.png", "ratios.png"):
+        assert (bench_dir / png).stat().st_size > 10_000
+    stage = json.loads((run / "run.json").read_text())["stages"]["bench"]
+    assert stage["mode"] == "icount" and stage["status"] == "PASS"

@@ -137,6 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     _add_tests(p)
     _add_debug(p)
 
+    p = sub.add_parser("bench", help="performance of base vs patched: tables, plots, JSON",
+                       description="Boot base and patched kernels in turn (A B A B, one "
+                       "boot each per round), run kernel_tests/splice_perf on each "
+                       "filesystem, and compare: patched/base for plain splice, stable/plain, "
+                       "stable copy/pread+write, each a ratio of medians with a 95% bootstrap "
+                       "interval. Writes bench/bench.md, bench.json (every raw sample) and "
+                       "PNG plots in the run directory. Needs both kernels built.")
+    p.add_argument("--quick", action="store_true",
+                   help="a few sizes, sinks and repetitions on ext4 and tmpfs (for CI): every "
+                        "artefact, a fraction of the time")
+    p.add_argument("--clock", choices=("icount", "kvm", "tcg"),
+                   help="icount: QEMU -icount, deterministic guest time (default without "
+                        "KVM); kvm: wall clock under KVM (default with KVM); tcg: wall clock "
+                        "under emulation, noise, only on request")
+    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
+                   help="filesystem to measure on; repeatable (default: ext4 xfs btrfs tmpfs; "
+                        "--quick: ext4 tmpfs)")
+    p.add_argument("--rounds", type=int, help="A B rounds (default: 2)")
+    p.add_argument("--reps", type=int, help="repetitions per boot (default: 5; --quick: 3)")
+    p.add_argument("--check-targets", action="store_true",
+                   help="exit 1 when a target ratio is missed")
+    _add_boot(p, timeout=3600)
+
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
                        description="Everything on the default source (or --tree): set up "

@@ -104,7 +104,8 @@ def write_plan(plan: list[PlannedTest], path: Path) -> None:
 
 def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
              accel: Accel, timeout: float = DEFAULT_TEST_TIMEOUT,
-             qemu_opts: tuple[str, ...] = (), properties: dict | None = None) -> TestRun:
+             qemu_opts: tuple[str, ...] = (), properties: dict | None = None,
+             cpus: int = 2) -> TestRun:
     """Boot ``image`` once, run every planned test, write JUnit and JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plan_path = out_dir / "plan.tsv"
@@ -114,7 +115,7 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
     command = f"sh {RUNNER} {plan_path} {out_dir}"
     log.info(f"test {variant}: {len(plan)} test programs in one boot ({accel.name})")
     result = boot(BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
-                              qemu_opts=qemu_opts),
+                              qemu_opts=qemu_opts, cpus=cpus),
                   out_dir / "console.log", accel)
     console = result.console_log.read_text(errors="replace")
     # The file is complete up to the last line the guest wrote; the console

@@ -6,12 +6,13 @@ interrupted or failed run keeps what finished and says it is incomplete.
 """
 
 import argparse
+from dataclasses import asdict, replace
 import hashlib
 import json
 import secrets
 from pathlib import Path
 
-from workbench import guest_tests, integrity, log
+from workbench import bench, guest_tests, integrity, log
 from workbench.boot import Accel, BootRequest, boot, detect_accel
 from workbench.build import build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
@@ -213,6 +214,40 @@ class Pipeline:
         self._plan = plan
         return plan
 
+    # -- bench ----------------------------------------------------------
+    def bench(self, tree: KernelTree, args: argparse.Namespace) -> Status:
+        plan = bench.QUICK if args.quick else bench.FULL
+        plan = replace(plan, filesystems=tuple(args.filesystems or plan.filesystems),
+                       rounds=args.rounds or plan.rounds, reps=args.reps or plan.reps)
+        mode = bench.clock_mode(args.clock, self.accel())
+        if mode == "tcg":
+            log.warn("clock tcg: wall clock under emulation; the figures are noise")
+        images = {v: self.image(v) for v in VARIANTS}
+        out_dir = self.ws.root / "build" / "tests"
+        with self.timer.phase("build tests"):
+            rev = PATCHED_BRANCH if _branch_head(tree) else variant_rev(tree, "base")
+            switch_to(tree, rev, out_dir)
+            tests_dir = guest_tests.build_kernel_tests(tree.path, out_dir / "kernel_tests",
+                                                       self.run.path / "build-tests.log")
+        context = {"clock": mode, "cpu": bench.host_cpu(), "accel": self.accel().name,
+                   "guest cpus": 1 if mode == "icount" else 2}
+        for v in VARIANTS:
+            config = self.ws.read_json(self.build_dir(v) / "wb-config.json") or {}
+            context[f"{v} kernel"] = (f"{tree.version} {built_commit(self.build_dir(v))[:12]} "
+                                      f"config {config.get('sha256', '')[:12]}")
+        bench_dir = self.run.path / "bench"
+        with self.timer.phase("bench"):
+            samples = bench.run_rounds(images, tests_dir / "splice_perf", plan, mode,
+                                       bench_dir, self.accel(), args.timeout)
+        md, js, plots, comparisons = bench.write_report(samples, bench_dir, mode, context)
+        missed = [f"{c.target} {c.fs} {c.sink} {c.size}" for c in comparisons
+                  if c.applies and not c.met]
+        status = Status.FAIL if missed and args.check_targets else Status.PASS
+        self.run.stage("bench", status, mode=mode, plan=asdict(plan), table=str(md),
+                       json=str(js), plots=[str(p) for p in plots], missed_targets=missed)
+        print(md.read_text(), flush=True)
+        return status
+
     def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
              ) -> guest_tests.TestRun:
         plan = self.test_plan(tree, args)
@@ -314,8 +349,12 @@ def _do_all(p: Pipeline, args) -> Status:
     return worst(r.status for r in results)
 
 
+def _do_bench(p: Pipeline, args) -> Status:
+    return p.bench(load_tree(p.ws), args)
+
+
 _COMMANDS = {"tree": _do_tree, "apply": _do_apply, "config": _do_config, "build": _do_build,
-             "run": _do_run, "test": _do_test, "all": _do_all}
+             "run": _do_run, "test": _do_test, "all": _do_all, "bench": _do_bench}
 
 
 def run_command(args: argparse.Namespace) -> int:
