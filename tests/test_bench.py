@@ -99,3 +99,16 @@ def test_clock_mode_defaults_and_refuses_kvm_without_kvm():
     assert bench.clock_mode("tcg", tcg) == "tcg"
     with pytest.raises(WorkbenchError, match="QEMU fails"):
         bench.clock_mode("kvm", tcg)
+
+
+def test_figures_per_method_with_cpu_and_syscalls():
+    rows = bench.figures(SAMPLES)
+    row = next(r for r in rows if (r["kernel"], r["fs"], r["sink"], r["method"], r["size"])
+               == ("patched", "ext4", "unix", "pread_write", 65536))
+    # One pread and at least one write per 64 KiB request, and the receiver's
+    # recv calls: at least 32 system calls per MiB.
+    assert row["syscalls_per_mib"] >= 32 and row["n"] == 6
+    assert row["mib_s_low"] <= row["mib_s"] <= row["mib_s_high"]
+    assert row["cpu_s_per_gib"] > 0
+    memcpy = [r for r in rows if r["method"] == "memcpy"]
+    assert memcpy and {r["sink"] for r in memcpy} == {"none"}

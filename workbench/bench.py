@@ -200,6 +200,24 @@ def _size(n: int) -> str:
     return str(n)
 
 
+def figures(samples: list[dict]) -> list[dict]:
+    """Per kernel, filesystem, sink, method and request size: median throughput
+    (with its interval), CPU seconds per GiB and system calls per MiB."""
+    groups: dict[tuple, list[dict]] = {}
+    for s in samples:
+        groups.setdefault((s["kernel"], s["fs"], s["sink"], s["method"], s["size"]), []).append(s)
+    rows = []
+    for (kernel, fs, sink, method, size), group in sorted(groups.items()):
+        rate = stats.estimate([s["bytes"] / MIB / s["seconds"] for s in group])
+        cpu = stats.estimate([s["cpu_seconds"] / (s["bytes"] / (1 << 30)) for s in group])
+        calls = stats.estimate([s["syscalls"] / (s["bytes"] / MIB) for s in group])
+        rows.append({"kernel": kernel, "fs": fs, "sink": sink, "method": method, "size": size,
+                     "mib_s": rate.median, "mib_s_low": rate.low, "mib_s_high": rate.high,
+                     "spread": rate.spread, "n": rate.n, "cpu_s_per_gib": cpu.median,
+                     "syscalls_per_mib": calls.median})
+    return rows
+
+
 def markdown(comparisons: list[Comparison], samples: list[dict], mode: str,
              context: dict) -> str:
     lines = [f"Clock: **{mode}**" + (" (wall clock under emulation: noise)" if mode == "tcg"
@@ -221,6 +239,13 @@ def markdown(comparisons: list[Comparison], samples: list[dict], mode: str,
     if costs:
         lines += ["", "Cost of SPLICE_F_STABLE per 4 KiB request (patched kernel, guest ns):",
                   "", "| fs | sink | ns |", "|---|---|---|", *costs]
+    lines += ["", f"Figures (medians over boots and repetitions; {mode} guest time):", "",
+              "| kernel | fs | sink | method | request | MiB/s | 95% interval | spread | "
+              "CPU s/GiB | syscalls/MiB |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['kernel']} | {r['fs']} | {r['sink']} | {r['method']} | {_size(r['size'])} "
+              f"| {r['mib_s']:.1f} | {r['mib_s_low']:.1f} - {r['mib_s_high']:.1f} | "
+              f"{100 * r['spread']:.1f}% | {r['cpu_s_per_gib']:.3f} | "
+              f"{r['syscalls_per_mib']:.1f} |" for r in figures(samples)]
     return "\n".join(lines) + "\n"
 
 
@@ -288,6 +313,7 @@ def write_report(samples: list[dict], out_dir: Path, mode: str, context: dict
     md.write_text(markdown(comparisons, samples, mode, context))
     js = out_dir / "bench.json"
     js.write_text(json.dumps({"mode": mode, "context": context, "samples": samples,
+                              "figures": figures(samples),
                               "comparisons": [asdict(c) | {"met": c.met} for c in comparisons]},
                              indent=1) + "\n")
     return md, js, plot(samples, comparisons, out_dir, mode, context), comparisons
