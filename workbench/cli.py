@@ -155,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="filesystem to measure on; repeatable (default: ext4 xfs btrfs tmpfs; "
                         "--quick: ext4 tmpfs)")
     p.add_argument("--rounds", type=int, help="A B rounds (default: 2)")
-    p.add_argument("--reps", type=int, help="repetitions per boot (default: 5; --quick: 3)")
+    p.add_argument("--reps", type=int, help="repetitions per boot (default: 3)")
     p.add_argument("--check-targets", action="store_true",
                    help="exit 1 when a target ratio is missed")
     _add_boot(p, timeout=3600)
