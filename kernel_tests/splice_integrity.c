@@ -67,6 +67,7 @@
 #include <sys/wait.h>
 
 #include "kselftest.h"
+#include "splice_util.h"
 
 /* Not in the uapi headers of older kernels. */
 #ifndef SPLICE_F_STABLE
@@ -177,14 +178,6 @@ static uint64_t rng_next(uint64_t *state)
 	return *state * 0x2545F4914F6CDD1DULL;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static size_t pipe_bytes(int fd)
 {
 	int n = -1;
@@ -194,101 +187,22 @@ static size_t pipe_bytes(int fd)
 	return n;
 }
 
-/* Bring up the loopback interface if nobody did (minimal VMs). */
-static void loopback_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-
-	if (s < 0)
-		return;
-	if (!ioctl(s, SIOCGIFFLAGS, &ifr) && !(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	close(s);
-}
-
-/* A connected TCP pair over loopback: sv[0] receives, sv[1] sends. */
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in addr = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	socklen_t alen = sizeof(addr);
-	int bufsz = 4 * FILE_SIZE;
-	int l, c = -1, a;
-
-	loopback_up();
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0)
-		return -1;
-	if (bind(l, (struct sockaddr *)&addr, sizeof(addr)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&addr, &alen))
-		goto err;
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0)
-		goto err;
-	setsockopt(c, SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
-	if (connect(c, (struct sockaddr *)&addr, sizeof(addr)))
-		goto err;
-	a = accept(l, NULL, NULL);
-	if (a < 0)
-		goto err;
-	setsockopt(a, SOL_SOCKET, SO_RCVBUF, &bufsz, sizeof(bufsz));
-	close(l);
-	sv[0] = a;
-	sv[1] = c;
-	return 0;
-err:
-	if (c >= 0)
-		close(c);
-	close(l);
-	return -1;
-}
-
 /* The file system type and mount options of @dir, from mountinfo: statfs()
  * on 9p reports the type of the file system it exports.
  */
 static void detect_fs(const char *dir, char *fs, size_t fs_len, bool *by_ref)
 {
-	char real[PATH_MAX], line[4096], best_opts[1024] = "";
-	size_t best = 0;
-	FILE *f;
+	char opts[1024];
 
-	snprintf(fs, fs_len, "unknown");
 	*by_ref = false;
-	if (!realpath(dir, real))
+	if (mount_of(dir, fs, fs_len, opts, sizeof(opts)))
 		return;
-	f = fopen("/proc/self/mountinfo", "r");
-	if (!f)
-		return;
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], type[64], opts[1024];
-		char *sep = strstr(line, " - ");
-		size_t len;
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%63s %*s %1023s", type, opts) != 2)
-			continue;
-		len = strlen(mnt);
-		if (strncmp(real, mnt, len) ||
-		    (real[len] != '/' && real[len] && len > 1))
-			continue;
-		if (len >= best) {
-			best = len;
-			snprintf(fs, fs_len, "%s", type);
-			snprintf(best_opts, sizeof(best_opts), "%s", opts);
-		}
-	}
-	fclose(f);
 	if (!strcmp(fs, "tmpfs") || !strcmp(fs, "ext4") ||
 	    !strcmp(fs, "xfs") || !strcmp(fs, "btrfs")) {
 		*by_ref = true;
 	} else if (!strcmp(fs, "9p")) {
 		/* 9p splices the page cache only when it caches file data */
-		char *c = strstr(best_opts, "cache=");
+		char *c = strstr(opts, "cache=");
 
 		*by_ref = c && (strtoul(c + 6, NULL, 0) & 0x1);
 	}
@@ -587,7 +501,7 @@ static int prepare_consumer(struct trial *t, struct outcome *out)
 		t->sink = open("/dev/null", O_WRONLY);
 		break;
 	case C_TCP:
-		if (tcp_pair(sv)) {
+		if (tcp_pair(sv, 4 * FILE_SIZE)) {
 			set_outcome(out, KSFT_SKIP, "no TCP over loopback: %s",
 				    strerror(errno));
 			return -1;

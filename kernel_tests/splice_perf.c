@@ -44,6 +44,7 @@
 #include <sys/stat.h>
 
 #include "kselftest.h"
+#include "splice_util.h"
 
 #ifndef SPLICE_F_STABLE
 #define SPLICE_F_STABLE		0x10
@@ -99,14 +100,6 @@ struct target {
 	unsigned long recv_calls;
 };
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static double cpu_now(void)
 {
 	struct rusage ru;
@@ -114,54 +107,6 @@ static double cpu_now(void)
 	getrusage(RUSAGE_SELF, &ru);
 	return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
 	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
-}
-
-static void loopback_up(void)
-{
-	struct ifreq ifr = { .ifr_name = "lo" };
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-
-	if (s < 0)
-		return;
-	if (!ioctl(s, SIOCGIFFLAGS, &ifr) && !(ifr.ifr_flags & IFF_UP)) {
-		ifr.ifr_flags |= IFF_UP;
-		ioctl(s, SIOCSIFFLAGS, &ifr);
-	}
-	close(s);
-}
-
-/* A connected TCP pair over loopback: sv[0] receives, sv[1] sends. */
-static int tcp_pair(int sv[2])
-{
-	struct sockaddr_in addr = {
-		.sin_family = AF_INET,
-		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-	};
-	socklen_t alen = sizeof(addr);
-	int l, c = -1, a;
-
-	loopback_up();
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	if (l < 0)
-		return -1;
-	if (bind(l, (struct sockaddr *)&addr, sizeof(addr)) || listen(l, 1) ||
-	    getsockname(l, (struct sockaddr *)&addr, &alen))
-		goto err;
-	c = socket(AF_INET, SOCK_STREAM, 0);
-	if (c < 0 || connect(c, (struct sockaddr *)&addr, sizeof(addr)))
-		goto err;
-	a = accept(l, NULL, NULL);
-	if (a < 0)
-		goto err;
-	close(l);
-	sv[0] = a;
-	sv[1] = c;
-	return 0;
-err:
-	if (c >= 0)
-		close(c);
-	close(l);
-	return -1;
 }
 
 static void *receive(void *arg)
@@ -192,7 +137,7 @@ static int open_target(struct target *t, enum sink sink, size_t expect)
 	switch (sink) {
 	case S_TCP:
 	case S_UNIX:
-		if (sink == S_TCP ? tcp_pair(sv) :
+		if (sink == S_TCP ? tcp_pair(sv, 0) :
 		    socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 			return -1;
 		t->peer = sv[0];
@@ -366,33 +311,7 @@ static double median_mib_s(const struct sample *s, int n)
 
 static void detect_fs(void)
 {
-	char real[PATH_MAX], line[4096];
-	size_t best = 0;
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-
-	snprintf(cfg.fs, sizeof(cfg.fs), "unknown");
-	if (!f || !realpath(cfg.dir, real)) {
-		if (f)
-			fclose(f);
-		return;
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char mnt[PATH_MAX], type[64], *sep = strstr(line, " - ");
-		size_t len;
-
-		if (!sep || sscanf(line, "%*s %*s %*s %*s %4095s", mnt) != 1 ||
-		    sscanf(sep + 3, "%63s", type) != 1)
-			continue;
-		len = strlen(mnt);
-		if (strncmp(real, mnt, len) ||
-		    (real[len] != '/' && real[len] && len > 1))
-			continue;
-		if (len >= best) {
-			best = len;
-			snprintf(cfg.fs, sizeof(cfg.fs), "%s", type);
-		}
-	}
-	fclose(f);
+	mount_of(cfg.dir, cfg.fs, sizeof(cfg.fs), NULL, 0);
 }
 
 static bool probe_stable(int fd)
