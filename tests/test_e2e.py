@@ -167,11 +167,15 @@ def test_hang_times_out_and_leaves_no_qemu_behind(main_job: Path):
     assert "Linux version" in console, "the console up to the hang is kept"
 
 
-def _start_wb(*args: str) -> tuple[subprocess.Popen, set[Path]]:
-    """Start wb in the background; also returns the run directories before it."""
+def _start_wb(*args: str, ignore_sigint: bool = False) -> tuple[subprocess.Popen, set[Path]]:
+    """Start wb in the background; also returns the run directories before it.
+    ``ignore_sigint``: start it the way a shell starts a background job (`cmd &`
+    in a script), with SIGINT ignored."""
     earlier = set((WORKDIR / "runs").iterdir())
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint else None
     proc = subprocess.Popen([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR),
-                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                             *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=preexec)
     return proc, earlier
 
 
@@ -205,10 +209,11 @@ def test_killed_qemu_marks_the_run_incomplete(main_job: Path):
     assert ours, "a QEMU was running before the kill"
 
 
-def test_ctrl_c_keeps_finished_stages_and_leaves_no_qemu(main_job: Path):
+@pytest.mark.parametrize("ignore_sigint", [False, True], ids=["foreground", "background-job"])
+def test_ctrl_c_keeps_finished_stages_and_leaves_no_qemu(main_job: Path, ignore_sigint: bool):
     before = _qemu_pids()
     proc, earlier = _start_wb("run", "--variant", "base", "--timeout", "300", "--exec",
-                              _GUEST_STARTED[0])
+                              _GUEST_STARTED[0], ignore_sigint=ignore_sigint)
     run = _wait_for_console(earlier, _GUEST_STARTED[1])
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130

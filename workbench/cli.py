@@ -1,6 +1,7 @@
 """The ``wb`` command line: a thin layer over the pipeline stages."""
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -178,6 +179,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # A shell script that starts wb as a background job (`wb all &`) leaves
+    # SIGINT ignored, and Python then never raises KeyboardInterrupt: Ctrl-C
+    # or CI cancelling the job would leave QEMU running and the run unmarked.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
         return pipeline.run_command(args)
