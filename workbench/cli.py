@@ -7,6 +7,7 @@ from pathlib import Path
 
 from workbench import __version__, log, pipeline
 from workbench.errors import WorkbenchError
+from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
 from workbench.guest_tests import FILESYSTEMS, SUITES
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_TARBALL
@@ -160,6 +161,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-targets", action="store_true",
                    help="exit 1 when a target ratio is missed")
     _add_boot(p, timeout=3600)
+
+    p = sub.add_parser("series", help="every commit of the series: build, warnings, "
+                       "checkpatch, boot, integrity subset",
+                       description="Apply patches/, then for each commit in order: build it "
+                       "incrementally in build/series/ (make and ccache redo only what it "
+                       "changed; the base is built first), fail on compiler warnings new in "
+                       "the files it touches, run checkpatch.pl --strict on it, boot it and "
+                       "run the integrity suite on a few filesystems. Writes series.md (a "
+                       "table per commit, the first failing commit with its reason), the "
+                       "patches and checkpatch reports under series/, and per-commit JUnit.")
+    _add_config(p)
+    _add_boot(p, timeout=1200)
+    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
+                   help="filesystem for the integrity subset; repeatable (default: "
+                        f"{' '.join(SUBSET_FILESYSTEMS)})")
+    p.add_argument("--filter", metavar="SUBSTRING",
+                   help="run only the integrity cases whose name contains SUBSTRING")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of the integrity suite's random tests (default: random, recorded)")
+    p.add_argument("--checkpatch-ignore", metavar="TYPES", default=",".join(
+                       DEFAULT_CHECKPATCH_IGNORE),
+                   type=lambda text: tuple(t for t in text.split(",") if t),
+                   help="checkpatch message types not to count, comma-separated (default: "
+                        f"{','.join(DEFAULT_CHECKPATCH_IGNORE)}; '' counts every type)")
+    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+    p.set_defaults(program=[])
+
+    p = sub.add_parser("evidence", help="format-patch + cover letter with the results, "
+                       "artefacts, manifest",
+                       description="Write evidence/vN/: git format-patch --cover-letter -v N "
+                       "of the series, the cover letter body filled from "
+                       "patches/cover-letter.txt with the results of the newest `wb all`, "
+                       "`wb series` and `wb bench` runs (also as cover-letter.txt for b4 prep "
+                       "--edit-cover), their JUnit/JSON/plots, evidence.json and "
+                       "MANIFEST.sha256. With v(N-1) present, the cover letter says what "
+                       "changed in the results. Refuses when a cited run is missing, "
+                       "incomplete or failed, naming it, unless --force.")
+    p.add_argument("-v", "--reroll-count", dest="version", type=int, default=1, metavar="N",
+                   help="revision of the series (default: 1)")
+    p.add_argument("--out", type=Path, help="where the vN directories go (default: "
+                   "<workdir>/evidence)")
+    p.add_argument("--force", action="store_true",
+                   help="write the evidence even from missing, incomplete or failing runs "
+                        "(the cover letter lists them)")
 
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",

@@ -12,7 +12,7 @@ import json
 import secrets
 from pathlib import Path
 
-from workbench import bench, guest_tests, integrity, log
+from workbench import bench, commits, evidence, guest_tests, integrity, log
 from workbench.boot import Accel, BootRequest, boot, detect_accel
 from workbench.build import build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
@@ -103,9 +103,12 @@ class Pipeline:
     # -- config ---------------------------------------------------------
     def config(self, tree: KernelTree, variant: str, fragments: tuple[str, ...],
                base_target: str) -> None:
-        build_dir = self.build_dir(variant)
-        label = self.label(variant)
-        commit = switch_to(tree, variant_rev(tree, variant), build_dir)
+        self._config(tree, self.label(variant), variant_rev(tree, variant),
+                     self.build_dir(variant), fragments, base_target)
+
+    def _config(self, tree: KernelTree, label: str, rev: str, build_dir: Path,
+                fragments: tuple[str, ...], base_target: str) -> None:
+        commit = switch_to(tree, rev, build_dir)
         key = _digest([commit, base_target, *(fragment_path(f).read_bytes() for f in fragments)])
         previous = self.ws.read_json(build_dir / "wb-config.json") or {}
         with self.timer.phase(f"config {label}"):
@@ -244,9 +247,135 @@ class Pipeline:
                   if c.applies and not c.met]
         status = Status.FAIL if missed and args.check_targets else Status.PASS
         self.run.stage("bench", status, mode=mode, plan=asdict(plan), table=str(md),
+                       patched_commit=built_commit(self.build_dir("patched")),
                        json=str(js), plots=[str(p) for p in plots], missed_targets=missed)
         print(md.read_text(), flush=True)
         return status
+
+    # -- series, commit by commit ---------------------------------------
+    def series(self, tree: KernelTree, args: argparse.Namespace) -> Status:
+        """Build, check and test every commit of the series in order."""
+        self.apply(tree)
+        series_commits = self.run.record["stages"]["apply"]["commits"]
+        build_dir = self.ws.build_dir("series")
+        base_rev = variant_rev(tree, "base")
+        self._config(tree, "series", base_rev, build_dir, self.fragments(args.fragments),
+                     args.base_target)
+        ledger_path = build_dir / "wb-warnings.json"
+        ledger = commits.WarningLedger.from_json(self.ws.read_json(ledger_path) or {})
+
+        def build(label: str, rev: str) -> tuple[object, str]:
+            log_path = self.run.path / f"build-{label}.log"
+            with self.timer.phase(f"build {label}"):
+                result = build_kernel(tree, label, rev, build_dir, log_path, args.jobs)
+            return result, log_path.read_text(errors="replace")
+
+        # The base first: the warnings every commit is compared with.
+        result, text = build("series-base", base_rev)
+        if result.status is not Status.PASS:
+            raise WorkbenchError(f"the base {tree.base_commit[:12]} does not build:\n"
+                                 + "\n".join(result.errors), hint=f"log: {result.log}",
+                                 status=Status.BUILD_FAILURE)
+        ledger.new_in(text, tree.path, ())
+        ledger_path.write_text(json.dumps(ledger.to_json()) + "\n")
+
+        args.suite = "integrity"
+        args.filesystems = args.filesystems or list(commits.SUBSET_FILESYSTEMS)
+        plan = self.test_plan(tree, args)
+        patch_dir = self.run.path / "series"
+        patch_dir.mkdir(exist_ok=True)
+        results = []
+        for index, commit in enumerate(series_commits, 1):
+            subject = git(tree.path, "log", "-1", "--format=%s", commit)
+            log.info(f"series {index}/{len(series_commits)}: {commit[:12]} {subject}")
+            touched = commits.touched_files(tree.path, commit)
+            built, text = build(f"series-{index:02d}", commit)
+            new_warnings = ledger.new_in(text, tree.path, touched)
+            ledger_path.write_text(json.dumps(ledger.to_json()) + "\n")
+            checkpatch = commits.run_checkpatch(
+                tree.path, commit, patch_dir / f"{index:04d}.patch", args.checkpatch_ignore)
+            tests, counts, reason = None, {}, (built.errors[0] if built.errors else "see log")
+            if built.status is Status.PASS:
+                with self.timer.phase(f"test series-{index:02d}"):
+                    run = guest_tests.run_plan(plan, built.image, f"series-{index:02d}",
+                                               self.run.path / f"tests-series-{index:02d}",
+                                               self.accel(), args.timeout,
+                                               properties={"kernel_commit": commit,
+                                                           "seed": args.seed})
+                tests, counts = run.status, run.tree.counts()
+                reason = run.boot.reason if not run.boot.status.ok else ", ".join(
+                    f"{leaf.name} {leaf.result.value}" for leaf in run.tree.leaves()
+                    if leaf.result.failed)[:300]
+            result = commits.CommitResult(index, commit, subject, touched, built.status,
+                                          built.seconds, new_warnings, checkpatch, tests,
+                                          counts, reason)
+            results.append(result)
+            self.run.stage(f"series {index}", result.status, commit=commit, subject=subject,
+                           build=built.status.value, new_warnings=list(new_warnings),
+                           checkpatch=asdict(checkpatch), tests=tests and tests.value,
+                           counts=counts, why=result.why())
+            log.info(f"series {index}: {result.status.value} {result.why()}".rstrip())
+        table = commits.markdown(results)
+        (self.run.path / "series.md").write_text(table)
+        print(table, flush=True)
+        failed = commits.first_failure(results)
+        return failed.status if failed else Status.PASS
+
+    # -- evidence -------------------------------------------------------
+    def evidence(self, tree: KernelTree, args: argparse.Namespace) -> Status:
+        if args.version < 1:
+            raise WorkbenchError(f"-v {args.version}: revisions count from 1")
+        head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
+        cited = {c: evidence.newest_run(self.ws, c) for c in evidence.CITED}
+        missing = evidence.problems(cited, head)
+        if missing and not args.force:
+            raise WorkbenchError("refusing to write evidence from incomplete or failing runs:\n"
+                                 + "\n".join(f"  - {m}" for m in missing),
+                                 hint="rerun those, or pass --force to write it anyway "
+                                      "(the cover letter then says what is missing)")
+        root = (args.out or self.ws.root / "evidence").resolve()
+        out_dir = root / f"v{args.version}"
+        if out_dir.exists():
+            raise WorkbenchError(f"{out_dir} exists: evidence is never overwritten",
+                                 hint=f"a new revision is -v {args.version + 1}; delete the "
+                                      "directory to redo this one")
+        current = evidence.figures(cited)
+
+        def cited_or(command: str, make) -> str:
+            run_ = cited.get(command)
+            return make(run_) if run_ else f"(missing: no `wb {command}` run)"
+
+        configs = current.get("config_sha256", {})
+        values = {
+            "series_table": cited_or("series", lambda r: (r.path / "series.md").read_text()
+                                     .rstrip()),
+            "kernel_version": tree.version,
+            "base_commit": tree.base_commit,
+            "config_sha256": ", ".join(f"{v} {sha}" for v, sha in configs.items()) or "n/a",
+            "integrity_table": cited_or("all", evidence.integrity_table),
+            "perf_table": cited_or("bench", evidence.perf_table),
+            "environment": evidence.environment(cited),
+            "reproduce_command": evidence.REPRODUCE,
+        }
+        subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)
+        previous = self.ws.read_json(root / f"v{args.version - 1}" / "evidence.json")
+        if previous is not None:
+            body += "\n" + evidence.changes(previous, current, args.version)
+        if missing:
+            body += "\nNot backed by a complete, passing run (written with --force):\n" + \
+                "\n".join(f" - {m}" for m in missing) + "\n"
+        cover = evidence.format_patches(tree, out_dir / "patches", args.version, subject, body)
+        (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
+        evidence.copy_artefacts(cited, out_dir)
+        record = {"version": args.version, "kernel_version": tree.version,
+                  "base_commit": tree.base_commit, "forced": bool(missing), "missing": missing,
+                  "runs": {c: r.path.name for c, r in cited.items() if r}, **current}
+        (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
+        manifest = evidence.write_manifest(out_dir)
+        self.run.stage("evidence", Status.PASS, path=str(out_dir), cover_letter=str(cover),
+                       manifest=str(manifest), missing=missing)
+        log.info(f"evidence v{args.version}: {out_dir} (cover letter {cover.name})")
+        return Status.PASS
 
     def test(self, tree: KernelTree, variant: str, args: argparse.Namespace
              ) -> guest_tests.TestRun:
@@ -353,8 +482,17 @@ def _do_bench(p: Pipeline, args) -> Status:
     return p.bench(load_tree(p.ws), args)
 
 
+def _do_series(p: Pipeline, args) -> Status:
+    return p.series(load_tree(p.ws), args)
+
+
+def _do_evidence(p: Pipeline, args) -> Status:
+    return p.evidence(load_tree(p.ws), args)
+
+
 _COMMANDS = {"tree": _do_tree, "apply": _do_apply, "config": _do_config, "build": _do_build,
-             "run": _do_run, "test": _do_test, "all": _do_all, "bench": _do_bench}
+             "run": _do_run, "test": _do_test, "all": _do_all, "bench": _do_bench,
+             "series": _do_series, "evidence": _do_evidence}
 
 
 def run_command(args: argparse.Namespace) -> int:

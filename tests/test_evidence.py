@@ -1,0 +1,149 @@
+"""``wb evidence`` pieces on recorded results: the integrity KTAP and bench
+samples of real runs (tests/data/golden), and real git format-patch on a small
+repository."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA
+from workbench import bench, evidence
+from workbench.errors import WorkbenchError
+from workbench.source import KernelTree
+from workbench.workspace import Workspace
+
+GOLDEN = DATA / "golden"
+HEAD = "a" * 40
+
+
+def make_run(ws: Workspace, name: str, record: dict) -> Path:
+    path = ws.runs / name
+    path.mkdir(parents=True)
+    (path / "run.json").write_text(json.dumps(record))
+    return path
+
+
+def all_record(head: str = HEAD, status: str = "PASS", complete: bool = True) -> dict:
+    return {"command": "all", "complete": complete, "status": status, "stages": {
+        "apply": {"head": head},
+        "config base": {"sha256": "1" * 64}, "config patched": {"sha256": "2" * 64},
+        "test base": {"counts": {"PASS": 900, "SKIP": 320}, "boot": "PASS"},
+        "test patched": {"counts": {"PASS": 1130, "SKIP": 90}, "boot": "PASS"}}}
+
+
+@pytest.fixture
+def cited(tmp_path) -> dict:
+    ws = Workspace(tmp_path / "work")
+    all_run = make_run(ws, "20261122-080000-all", all_record())
+    for variant in ("base", "patched"):
+        (all_run / f"tests-{variant}").mkdir()
+        shutil.copy(GOLDEN / f"integrity-{variant}.ktap", all_run / f"tests-{variant}" /
+                    "results.ktap")
+    series_run = make_run(ws, "20261122-081000-series", {
+        "command": "series", "complete": True, "status": "PASS", "stages": {
+            "apply": {"head": HEAD},
+            "series 1": {"subject": "splice: add SPLICE_F_STABLE", "status": "PASS"}}})
+    (series_run / "series.md").write_text("| # | commit |\n|---|---|\n| 1 | `abc` |\n")
+    recorded = json.loads((GOLDEN / "bench-quick.json").read_text())
+    bench_run = make_run(ws, "20261122-082000-bench", {
+        "command": "bench", "complete": True, "status": "PASS",
+        "stages": {"bench": {"mode": "icount", "patched_commit": HEAD}}})
+    (bench_run / "bench").mkdir()
+    bench.write_report(recorded["samples"], bench_run / "bench", "icount", recorded["context"])
+    return {c: evidence.newest_run(ws, c) for c in evidence.CITED}
+
+
+def test_newest_run_of_each_command_is_cited(cited, tmp_path):
+    ws = Workspace(tmp_path / "work")
+    make_run(ws, "20261122-070000-all", all_record())  # older: not cited
+    make_run(ws, "20261122-090000-allx", all_record())  # another command
+    assert evidence.newest_run(ws, "all").path.name == "20261122-080000-all"
+    assert evidence.newest_run(ws, "evidence") is None
+    assert evidence.problems(cited, HEAD) == []
+
+
+def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path):
+    ws = Workspace(tmp_path / "work")
+    failing = evidence.CitedRun("all", make_run(ws, "20261122-080000-all",
+                                                all_record(status="FAIL")), all_record(
+                                                    status="FAIL"))
+    stale = evidence.CitedRun("series", ws.runs / "x-series", all_record(head="b" * 40))
+    incomplete = evidence.CitedRun("bench", ws.runs / "y-bench",
+                                   {"complete": False, "incomplete_reason": "interrupted"})
+    found = evidence.problems({"all": failing, "series": stale, "bench": incomplete}, HEAD)
+    assert found == [
+        "the `wb all` run 20261122-080000-all ended FAIL",
+        "the `wb series` run x-series tested bbbbbbbbbbbb, the series is now aaaaaaaaaaaa",
+        "the `wb bench` run y-bench is incomplete: interrupted"]
+    assert evidence.problems({}, HEAD)[0] == ("no `wb all` run in this work directory: "
+                                              "run `wb all`")
+
+
+def test_cover_letter_template_is_filled_with_the_results(cited):
+    values = {"series_table": (cited["series"].path / "series.md").read_text(),
+              "kernel_version": "6.12.117", "base_commit": "b" * 40,
+              "config_sha256": "base 111, patched 222",
+              "integrity_table": evidence.integrity_table(cited["all"]),
+              "perf_table": evidence.perf_table(cited["bench"]),
+              "environment": "  QEMU: test", "reproduce_command": evidence.REPRODUCE}
+    subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)
+    assert subject == "splice: add SPLICE_F_STABLE for data as of the splice"
+    assert "${" not in body
+    assert "| base | tmpfs | plain |" in body and "| patched | ext4 | stable |" in body
+    assert "Clock: **icount**" in body and "plain splice, patched/base" in body
+    assert "Figures (medians" not in body  # the raw figures stay in bench.md
+    with pytest.raises(WorkbenchError, match="perf_table"):
+        evidence.fill_template(evidence.TEMPLATE.read_text(),
+                               {k: v for k, v in values.items() if k != "perf_table"})
+
+
+def test_next_revision_says_what_changed(cited):
+    v1 = evidence.figures(cited)
+    assert v1["tests"]["patched"] == {"PASS": 1130, "SKIP": 90}
+    assert v1["bench"]["mode"] == "icount" and v1["bench"]["ratios"]
+    v2 = json.loads(json.dumps(v1))
+    v2["tests"]["patched"]["PASS"] = 1129
+    v2["tests"]["patched"]["FAIL"] = 1
+    key = next(iter(v2["bench"]["ratios"]))
+    v2["bench"]["ratios"][key] -= 0.02
+    text = evidence.changes(v1, v2, 2)
+    assert text.startswith("Changes in results since v1:")
+    assert " - tests patched: FAIL 0 -> 1, PASS 1130 -> 1129" in text
+    assert f" - {key}: " in text
+    assert evidence.changes(v1, v1, 2).endswith(" - none\n")
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                           "user.email=t@example.org", *args], check=True, text=True,
+                          capture_output=True).stdout.strip()
+
+
+def test_format_patch_cover_letter_and_manifest(tmp_path):
+    repo = tmp_path / "linux"
+    repo.mkdir()
+    git(repo, "init", "-q")
+    (repo / "splice.c").write_text("int a;\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "wb/patched")
+    for n in (1, 2):
+        (repo / "splice.c").write_text(f"int a;\nint b{n};\n")
+        git(repo, "commit", "-q", "-am", f"splice: change {n}\n\nBecause.")
+    tree = KernelTree(repo, base, "6.12.117", "test")
+    out = tmp_path / "v2"
+    cover = evidence.format_patches(tree, out / "patches", 2, "splice: the subject",
+                                    "The body.\n")
+    assert cover.name == "v2-0000-cover-letter.patch"
+    text = cover.read_text()
+    assert "Subject: [PATCH v2 0/2] splice: the subject" in text
+    assert "The body." in text and f"base-commit: {base}" in text
+    assert len(list((out / "patches").glob("v2-000[12]-*.patch"))) == 2
+    manifest = evidence.write_manifest(out)
+    check = subprocess.run(["sha256sum", "-c", manifest.name], cwd=out, capture_output=True,
+                           text=True)
+    assert check.returncode == 0 and check.stdout.count(": OK") == 3

@@ -1,0 +1,221 @@
+"""``wb evidence``: the submission, with the results that back it.
+
+It cites the newest ``wb all`` (tests of base and patched), ``wb series``
+(per commit) and ``wb bench`` (performance) runs, refuses (unless forced)
+when one is missing, incomplete or failed, and writes ``evidence/vN/``:
+
+    patches/          git format-patch --cover-letter -v N, the cover letter
+                      body filled from patches/cover-letter.txt
+    cover-letter.txt  the same cover letter as b4 prep --edit-cover wants it
+    runs/<command>/   JUnit, JSON, tables and plots of the cited runs
+    evidence.json     the figures, for the next revision to compare with
+    MANIFEST.sha256   sha256 of every file (sha256sum -c checks it)
+"""
+
+import hashlib
+import json
+import platform
+import re
+import shutil
+import string
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench import bench, integrity, ktap
+from workbench.errors import WorkbenchError
+from workbench.proc import git, run
+from workbench.source import KernelTree, PATCHED_BRANCH
+from workbench.status import Status
+from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
+
+CITED = ("all", "series", "bench")
+TEMPLATE = PATCHES_DIR / "cover-letter.txt"
+REPRODUCE = "make main && .venv/bin/wb series && .venv/bin/wb bench && .venv/bin/wb evidence"
+# What is copied from each cited run (globs relative to the run directory).
+ARTEFACTS = {
+    "all": ("run.json", "summary.md", "tests-*/junit.xml", "tests-*/results.json",
+            "tests-*/results.ktap", "tests-*/integrity.json"),
+    "series": ("run.json", "series.md", "series/*.checkpatch", "tests-series-*/junit.xml"),
+    "bench": ("run.json", "bench/bench.md", "bench/bench.json", "bench/*.png"),
+}
+
+
+@dataclass(frozen=True)
+class CitedRun:
+    command: str
+    path: Path
+    record: dict
+
+    def tested_head(self) -> str:
+        """The commit of the series head this run tested."""
+        stages = self.record.get("stages", {})
+        if self.command == "bench":
+            return stages.get("bench", {}).get("patched_commit", "")
+        return stages.get("apply", {}).get("head", "")
+
+    def problem(self, head: str) -> str:
+        """Why this run cannot back a submission of ``head`` ("" when it can)."""
+        if not self.record.get("complete"):
+            reason = self.record.get("incomplete_reason", "it did not finish")
+            return f"the `wb {self.command}` run {self.path.name} is incomplete: {reason}"
+        if self.record.get("status") != Status.PASS.value:
+            return (f"the `wb {self.command}` run {self.path.name} ended "
+                    f"{self.record.get('status')}")
+        if self.tested_head() != head:
+            return (f"the `wb {self.command}` run {self.path.name} tested "
+                    f"{self.tested_head()[:12] or 'another series'}, the series is now "
+                    f"{head[:12]}")
+        return ""
+
+
+def newest_run(ws: Workspace, command: str) -> CitedRun | None:
+    """The newest run of ``command`` (run directories sort by their date)."""
+    pattern = re.compile(rf"^\d{{8}}-\d{{6}}-{command}(\.\d+)?$")
+    names = sorted(p.name for p in ws.runs.glob(f"*-{command}*") if pattern.match(p.name))
+    for name in reversed(names):
+        record = ws.read_json(ws.runs / name / "run.json")
+        if record is not None:
+            return CitedRun(command, ws.runs / name, record)
+    return None
+
+
+def problems(cited: dict[str, CitedRun | None], head: str) -> list[str]:
+    found = []
+    for command in CITED:
+        run_ = cited.get(command)
+        if run_ is None:
+            found.append(f"no `wb {command}` run in this work directory: run `wb {command}`")
+        elif run_.problem(head):
+            found.append(run_.problem(head))
+    return found
+
+
+def integrity_table(all_run: CitedRun) -> str:
+    matrices = {}
+    for variant in VARIANTS:
+        ktap_path = all_run.path / f"tests-{variant}" / "results.ktap"
+        if ktap_path.exists():
+            tree = ktap.parse(ktap_path.read_text(errors="replace").splitlines(), name=variant)
+            matrices[variant] = integrity.collect(tree)
+    return integrity.markdown(matrices).rstrip() if matrices else "(no integrity results)"
+
+
+def perf_table(bench_run: CitedRun) -> str:
+    """bench.md up to the raw figures: clock mode, context, comparisons, cost."""
+    text = (bench_run.path / "bench" / "bench.md").read_text()
+    return text.split("\nFigures", 1)[0].rstrip()
+
+
+def test_counts(all_run: CitedRun) -> dict[str, dict]:
+    stages = all_run.record.get("stages", {})
+    return {v: stages.get(f"test {v}", {}).get("counts", {}) for v in VARIANTS}
+
+
+def environment(cited: dict[str, CitedRun | None]) -> str:
+    qemu = run(["qemu-system-x86_64", "--version"], check=False).stdout.splitlines()
+    gcc = run(["gcc", "--version"], check=False).stdout.splitlines()
+    accel = {c.record.get("stages", {}).get(f"test {v}", {}).get("boot")
+             for c in cited.values() if c for v in VARIANTS} - {None}
+    bench_mode = cited["bench"].record["stages"].get("bench", {}).get("mode") if cited.get(
+        "bench") else None
+    lines = [f"  QEMU: {qemu[0] if qemu else 'unknown'}",
+             f"  compiler: {gcc[0] if gcc else 'unknown'}",
+             f"  host: {platform.platform()}, {bench.host_cpu()}"]
+    if bench_mode:
+        lines.append(f"  performance clock: {bench_mode}")
+    return "\n".join(lines)
+
+
+def figures(cited: dict[str, CitedRun | None]) -> dict:
+    """What evidence.json keeps for the next revision to compare with."""
+    out: dict = {}
+    if cited.get("all"):
+        out["tests"] = test_counts(cited["all"])
+        out["config_sha256"] = {v: cited["all"].record["stages"].get(f"config {v}", {}).get(
+            "sha256", "") for v in VARIANTS}
+    if cited.get("series"):
+        stages = cited["series"].record["stages"]
+        out["series"] = [{"subject": s.get("subject"), "status": s.get("status"),
+                          "why": s.get("why", "")}
+                         for name, s in sorted(stages.items()) if name.startswith("series ")]
+    if cited.get("bench"):
+        data = json.loads((cited["bench"].path / "bench" / "bench.json").read_text())
+        out["bench"] = {"mode": data["mode"], "ratios": {
+            f"{c['target']} {c['fs']} {c['sink']} {c['size']}": round(c["ratio"]["value"], 4)
+            for c in data["comparisons"]}}
+    return out
+
+
+def changes(previous: dict, current: dict, version: int) -> str:
+    """What changed in the results since the previous revision's evidence."""
+    lines = []
+    for variant, counts in current.get("tests", {}).items():
+        before = previous.get("tests", {}).get(variant, {})
+        diff = {k: (before.get(k, 0), v) for k, v in counts.items() if before.get(k, 0) != v}
+        if diff:
+            lines.append(f" - tests {variant}: " + ", ".join(
+                f"{k} {old} -> {new}" for k, (old, new) in sorted(diff.items())))
+    old_ratios = previous.get("bench", {}).get("ratios", {})
+    if previous.get("bench", {}).get("mode") == current.get("bench", {}).get("mode"):
+        for key, value in current.get("bench", {}).get("ratios", {}).items():
+            if key in old_ratios and abs(old_ratios[key] - value) >= 0.005:
+                lines.append(f" - {key}: {old_ratios[key]:.3f} -> {value:.3f}")
+    elif old_ratios:
+        lines.append(" - performance: clock mode changed, ratios not compared")
+    old_series = [s["status"] for s in previous.get("series", [])]
+    new_series = [s["status"] for s in current.get("series", [])]
+    if old_series != new_series:
+        lines.append(f" - per-commit results: {' '.join(old_series) or 'none'} -> "
+                     f"{' '.join(new_series) or 'none'}")
+    body = "\n".join(lines) or " - none"
+    return f"Changes in results since v{version - 1}:\n{body}\n"
+
+
+def fill_template(template: str, values: dict[str, str]) -> tuple[str, str]:
+    """(subject, body) of the cover letter template with ``values`` filled in."""
+    head, _, body = template.partition("\n\n")
+    subject = next((line.split(":", 1)[1].strip() for line in head.splitlines()
+                    if line.startswith("Subject:")), "")
+    subject = re.sub(r"^\[PATCH[^\]]*\]\s*", "", subject)
+    try:
+        return subject, string.Template(body).substitute(values)
+    except KeyError as err:
+        raise WorkbenchError(f"{TEMPLATE}: no value for ${{{err.args[0]}}}") from None
+
+
+def format_patches(tree: KernelTree, out_dir: Path, version: int, subject: str,
+                   body: str) -> Path:
+    """git format-patch --cover-letter; returns the filled cover letter."""
+    out_dir.mkdir(parents=True)
+    git(tree.path, "format-patch", "-q", "--cover-letter", f"-v{version}",
+        f"--base={tree.base_commit}", "-o", str(out_dir),
+        f"{tree.base_commit}..{PATCHED_BRANCH}")
+    cover = next(out_dir.glob("*0000-cover-letter.patch"))
+    text = cover.read_text()
+    for placeholder, value in (("*** SUBJECT HERE ***", subject), ("*** BLURB HERE ***", body)):
+        if placeholder not in text:
+            raise WorkbenchError(f"{cover}: git format-patch wrote no '{placeholder}'")
+        text = text.replace(placeholder, value, 1)
+    cover.write_text(text)
+    return cover
+
+
+def copy_artefacts(cited: dict[str, CitedRun | None], out_dir: Path) -> None:
+    for command, run_ in cited.items():
+        if run_ is None:
+            continue
+        for pattern in ARTEFACTS[command]:
+            for src in sorted(run_.path.glob(pattern)):
+                dest = out_dir / "runs" / command / src.relative_to(run_.path)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, dest)
+
+
+def write_manifest(out_dir: Path) -> Path:
+    lines = []
+    for path in sorted(p for p in out_dir.rglob("*") if p.is_file()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(f"{digest}  {path.relative_to(out_dir)}\n")
+    manifest = out_dir / "MANIFEST.sha256"
+    manifest.write_text("".join(lines))
+    return manifest
