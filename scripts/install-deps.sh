@@ -15,6 +15,8 @@ PACKAGES=(
 	qemu-system-x86 udev busybox-static kmod iproute2
 	# filesystems the in-guest tests create
 	e2fsprogs xfsprogs btrfs-progs
+	# wb series: checkpatch.pl runs scripts/spdxcheck.py on new files
+	python3-ply python3-git
 	"$@"
 )
 

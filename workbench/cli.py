@@ -206,6 +206,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write the evidence even from missing, incomplete or failing runs "
                         "(the cover letter lists them)")
 
+    p = sub.add_parser("junit-merge", help="merge JUnit reports (CI jobs) into one",
+                       description="Merge junit.xml files, e.g. the artefacts of a CI matrix, "
+                       "into one report. Each suite's name is prefixed with a label made of "
+                       "the directory below the files' common parent (the job) and the file's "
+                       "own directory. Works without a work directory; exit status 1 when "
+                       "the merged report has failures or errors.")
+    p.add_argument("reports", nargs="+", type=Path, help="JUnit XML files")
+    p.add_argument("--out", type=Path, required=True, help="the merged report to write")
+
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
                        description="Everything on the default source (or --tree): set up "
@@ -230,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "junit-merge":
+            return pipeline.merge_junit_reports(args.reports, args.out)
         return pipeline.run_command(args)
     except WorkbenchError as err:
         print(f"wb: error: {err}", file=sys.stderr)

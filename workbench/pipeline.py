@@ -20,6 +20,7 @@ from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_FRAGMENTS, fragment_path, 
 from workbench.log import PhaseTimer
 from workbench.proc import git
 from workbench.report import write_summary
+from workbench.results import merge_junit, report_labels
 from workbench.rundir import Run
 from workbench.series import Series, apply_series
 from workbench.source import (PATCHED_BRANCH, KernelTree, load_tree, tree_from_checkout,
@@ -525,3 +526,14 @@ def run_command(args: argparse.Namespace) -> int:
     print(timer.summary(), flush=True)
     print(f"wb {args.command}: {status.value} (run directory {run.path})", flush=True)
     return status.exit_code
+
+
+def merge_junit_reports(reports: list[Path], out: Path) -> int:
+    """``wb junit-merge``: no work directory, no run directory."""
+    missing = [str(p) for p in reports if not p.is_file()]
+    if missing:
+        raise WorkbenchError(f"no such report: {', '.join(missing)}")
+    merged = merge_junit(report_labels(reports), out)
+    log.info(f"merged {len(reports)} reports into {out}: {merged.tests} tests, "
+             f"{merged.failures} failures, {merged.errors} errors, {merged.skipped} skipped")
+    return 1 if merged.failures or merged.errors else 0

@@ -9,6 +9,7 @@ else the program's suite as a ``kernel-<kind>`` case.
 """
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from junitparser import TestCase as JUnitCase
 from junitparser import TestSuite
 
 from workbench.console import KernelReport, find_reports
+from workbench.errors import WorkbenchError
 from workbench.ktap import Result, TestCase
 
 _MARKER = re.compile(r"wb-runner: (begin|end) (\S+)")
@@ -158,3 +160,39 @@ def write_results(root: TestCase, variant: str, out_dir: Path, console: str = ""
     json_path.write_text(json.dumps({"variant": variant, **(extra or {}), **to_json(root, console)},
                                     indent=2) + "\n")
     return junit_path, json_path
+
+
+def merge_junit(reports: dict[str, Path], out: Path) -> JUnitXml:
+    """One JUnit report from several (one per CI job): every suite keeps its
+    cases, its name prefixed with the job's label so that equal suite names
+    from different jobs stay apart."""
+    merged = JUnitXml("workbench")
+    for label, path in reports.items():
+        try:
+            xml = JUnitXml.fromfile(str(path))
+        except Exception as err:  # junitparser raises lxml/ElementTree errors
+            raise WorkbenchError(f"{path}: not a JUnit XML file ({err})") from None
+        for suite in ([xml] if isinstance(xml, TestSuite) else xml):
+            suite.name = f"{label}/{suite.name}"
+            merged.add_testsuite(suite)
+    merged.update_statistics()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    merged.write(str(out), pretty=True)
+    return merged
+
+
+def report_labels(paths: list[Path]) -> dict[str, Path]:
+    """A short, distinct label per report: the directory right below the
+    reports' common parent (a CI job's artefact directory) and the report's
+    own directory (tests-patched)."""
+    resolved = [p.resolve() for p in paths]
+    root = Path(os.path.commonpath([p.parent for p in resolved])) if resolved else Path("/")
+    labels: dict[str, Path] = {}
+    for path in resolved:
+        parts = path.parent.relative_to(root).parts
+        label = "/".join(dict.fromkeys((parts[0], parts[-1]))) if parts else path.parent.name
+        if label in labels:
+            raise WorkbenchError(f"two reports would be labelled {label}: {labels[label]} "
+                                 f"and {path}")
+        labels[label] = path
+    return labels
