@@ -371,3 +371,88 @@ def test_quick_bench_on_both_kernels_produces_every_artefact(main_job: Path):
         assert (bench_dir / png).stat().st_size > 10_000
     stage = json.loads((run / "run.json").read_text())["stages"]["bench"]
     assert stage["mode"] == "icount" and stage["status"] == "PASS"
+
+
+def make_series(tmp_path: Path, edits: list[tuple[str, str, str]]) -> Path:
+    """A patch series on the base made by real commits: (subject, old, new)
+    replacements in fs/splice.c, one commit each."""
+    tree = WORKDIR / "linux"
+    scratch = tmp_path / "linux"
+    git = ["git", "-c", "user.name=Test", "-c", "user.email=test@example.org"]
+    subprocess.run([*git, "-C", str(tree), "worktree", "add", "-q", "--detach", str(scratch),
+                    "wb/base"], check=True)
+    try:
+        for subject, old, new in edits:
+            source = scratch / "fs/splice.c"
+            text = source.read_text()
+            assert old in text
+            source.write_text(text.replace(old, new, 1))
+            subprocess.run([*git, "-C", str(scratch), "commit", "-q", "-a", "-s", "-m",
+                            f"{subject}\n\nA commit of the wb series end-to-end test."],
+                           check=True)
+        out = tmp_path / "patches"
+        subprocess.run(["git", "-C", str(scratch), "format-patch", "-q", "-o", str(out),
+                        "wb/base..HEAD"], check=True)
+    finally:
+        subprocess.run(["git", "-C", str(tree), "worktree", "remove", "--force", str(scratch)],
+                       check=True)
+    (out / "series").write_text("".join(f"{p.name}\n" for p in sorted(out.glob("*.patch"))))
+    return out
+
+
+def test_series_names_the_first_commit_with_a_new_warning(tmp_path: Path, main_job: Path):
+    patches = make_series(tmp_path, [
+        ("splice: say why the pipe is locked", "static ssize_t do_splice_read(",
+         "/* The caller holds the pipe lock. */\nstatic ssize_t do_splice_read("),
+        ("splice: leave an unused variable behind", "\tunsigned int p_space;\n",
+         "\tunsigned int p_space;\n\tint wb_unused;\n"),
+    ])
+    proc = wb("series", "--patches", str(patches), "--fs", "tmpfs", "--filter",
+              "plain.read.write.after", "--seed", "1")
+    assert proc.returncode == 1, proc.stdout[-3000:]
+    run = latest_run()
+    table = (run / "series.md").read_text()
+    assert "| 1 | " in table and "| 2 | " in table
+    assert ("First failing commit: 2 " in table
+            and "splice: leave an unused variable behind: new compiler warning: "
+                "fs/splice.c: unused variable ‘wb_unused’" in table), table
+    stages = json.loads((run / "run.json").read_text())["stages"]
+    assert stages["series 1"]["status"] == "PASS" and stages["series 1"]["tests"] == "PASS"
+    assert stages["series 2"]["checkpatch"]["errors"] == 0
+    assert (run / "series" / "0002.checkpatch").read_text().count("total: 0 errors") == 1
+
+
+def test_series_checks_every_commit_of_the_real_series(main_job: Path):
+    proc = wb("series", "--fs", "tmpfs", "--fs", "ext4", "--seed", "1")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    run = latest_run()
+    record = json.loads((run / "run.json").read_text())
+    patches = record["stages"]["apply"]["patches"]
+    rows = [record["stages"][f"series {i}"] for i in range(1, len(patches) + 1)]
+    assert all(r["status"] == "PASS" and r["build"] == "PASS" for r in rows)
+    assert all(r["checkpatch"]["errors"] == r["checkpatch"]["warnings"] == 0 for r in rows)
+    assert "Every commit passed." in (run / "series.md").read_text()
+
+
+def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
+    out = tmp_path / "evidence"
+    proc = wb("evidence", "-v", "1", "--out", str(out))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    v1 = out / "v1"
+    patches = sorted((v1 / "patches").glob("v1-*.patch"))
+    series = [l for l in (PROJECT_ROOT / "patches/series").read_text().splitlines()
+              if l.strip() and not l.startswith("#")]
+    assert len(patches) == len(series) + 1
+    cover = patches[0].read_text()
+    assert "[PATCH v1 0/" in cover and "SPLICE_F_STABLE" in cover
+    for part in ("Every commit passed.", "| patched | ext4 | stable |", "Clock: **icount**",
+                 "QEMU emulator version", "base-commit: "):
+        assert part in cover, part
+    assert "${" not in cover
+    check = subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=v1,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout
+    # Never overwritten; the next revision compares with this one.
+    assert wb("evidence", "-v", "1", "--out", str(out)).returncode == 2
+    assert wb("evidence", "-v", "2", "--out", str(out)).returncode == 0
+    assert "Changes in results since v1:" in (out / "v2" / "cover-letter.txt").read_text()

@@ -185,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                    type=lambda text: tuple(t for t in text.split(",") if t),
                    help="checkpatch message types not to count, comma-separated (default: "
                         f"{','.join(DEFAULT_CHECKPATCH_IGNORE)}; '' counts every type)")
+    p.add_argument("--patches", type=Path, help="directory with the series file "
+                   "(default: patches/)")
     p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
     p.set_defaults(program=[])
 

@@ -256,7 +256,7 @@ class Pipeline:
     # -- series, commit by commit ---------------------------------------
     def series(self, tree: KernelTree, args: argparse.Namespace) -> Status:
         """Build, check and test every commit of the series in order."""
-        self.apply(tree)
+        self.apply(tree, args.patches or PATCHES_DIR)
         series_commits = self.run.record["stages"]["apply"]["commits"]
         build_dir = self.ws.build_dir("series")
         base_rev = variant_rev(tree, "base")
