@@ -14,7 +14,7 @@ from pathlib import Path
 
 from workbench import bench, commits, evidence, guest_tests, integrity, log
 from workbench.boot import Accel, BootRequest, boot, detect_accel
-from workbench.build import build_kernel, built_commit, make_vars, switch_to
+from workbench.build import BuildResult, build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_FRAGMENTS, fragment_path, make_config
 from workbench.log import PhaseTimer
@@ -265,7 +265,7 @@ class Pipeline:
         ledger_path = build_dir / "wb-warnings.json"
         ledger = commits.WarningLedger.from_json(self.ws.read_json(ledger_path) or {})
 
-        def build(label: str, rev: str) -> tuple[object, str]:
+        def build(label: str, rev: str) -> tuple[BuildResult, str]:
             log_path = self.run.path / f"build-{label}.log"
             with self.timer.phase(f"build {label}"):
                 result = build_kernel(tree, label, rev, build_dir, log_path, args.jobs)
