@@ -136,11 +136,14 @@ def test_format_patch_cover_letter_and_manifest(tmp_path):
         git(repo, "commit", "-q", "-am", f"splice: change {n}\n\nBecause.")
     tree = KernelTree(repo, base, "6.12.117", "test")
     out = tmp_path / "v2"
+    assert evidence.sender(evidence.TEMPLATE.read_text()) == ("Workbench Developer",
+                                                              "dev@example.org")
     cover = evidence.format_patches(tree, out / "patches", 2, "splice: the subject",
-                                    "The body.\n")
+                                    "The body.\n", ("A Developer", "a@example.org"))
     assert cover.name == "v2-0000-cover-letter.patch"
     text = cover.read_text()
     assert "Subject: [PATCH v2 0/2] splice: the subject" in text
+    assert "From: A Developer <a@example.org>" in text
     assert "The body." in text and f"base-commit: {base}" in text
     assert len(list((out / "patches").glob("v2-000[12]-*.patch"))) == 2
     manifest = evidence.write_manifest(out)

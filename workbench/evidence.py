@@ -183,11 +183,21 @@ def fill_template(template: str, values: dict[str, str]) -> tuple[str, str]:
         raise WorkbenchError(f"{TEMPLATE}: no value for ${{{err.args[0]}}}") from None
 
 
+def sender(template: str) -> tuple[str, str]:
+    """(name, email) of the template's From: line: the cover letter is the
+    series author's, not whoever runs wb."""
+    for line in template.partition("\n\n")[0].splitlines():
+        if m := re.match(r"^From:\s*(.*?)\s*<([^>]+)>\s*$", line):
+            return m[1], m[2]
+    raise WorkbenchError(f"{TEMPLATE}: no 'From: Name <email>' line in the header")
+
+
 def format_patches(tree: KernelTree, out_dir: Path, version: int, subject: str,
-                   body: str) -> Path:
+                   body: str, author: tuple[str, str]) -> Path:
     """git format-patch --cover-letter; returns the filled cover letter."""
     out_dir.mkdir(parents=True)
-    git(tree.path, "format-patch", "-q", "--cover-letter", f"-v{version}",
+    git(tree.path, "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
+        "format-patch", "-q", "--cover-letter", f"-v{version}",
         f"--base={tree.base_commit}", "-o", str(out_dir),
         f"{tree.base_commit}..{PATCHED_BRANCH}")
     cover = next(out_dir.glob("*0000-cover-letter.patch"))

@@ -330,7 +330,8 @@ class Pipeline:
         cited = {c: evidence.newest_run(self.ws, c) for c in evidence.CITED}
         missing = evidence.problems(cited, head)
         if missing and not args.force:
-            raise WorkbenchError("refusing to write evidence from incomplete or failing runs:\n"
+            raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
+                                 "back the current series:\n"
                                  + "\n".join(f"  - {m}" for m in missing),
                                  hint="rerun those, or pass --force to write it anyway "
                                       "(the cover letter then says what is missing)")
@@ -358,14 +359,16 @@ class Pipeline:
             "environment": evidence.environment(cited),
             "reproduce_command": evidence.REPRODUCE,
         }
-        subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)
+        template = evidence.TEMPLATE.read_text()
+        subject, body = evidence.fill_template(template, values)
         previous = self.ws.read_json(root / f"v{args.version - 1}" / "evidence.json")
         if previous is not None:
             body += "\n" + evidence.changes(previous, current, args.version)
         if missing:
             body += "\nNot backed by a complete, passing run (written with --force):\n" + \
                 "\n".join(f" - {m}" for m in missing) + "\n"
-        cover = evidence.format_patches(tree, out_dir / "patches", args.version, subject, body)
+        cover = evidence.format_patches(tree, out_dir / "patches", args.version, subject, body,
+                                        evidence.sender(template))
         (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
         evidence.copy_artefacts(cited, out_dir)
         record = {"version": args.version, "kernel_version": tree.version,
