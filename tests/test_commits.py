@@ -88,3 +88,9 @@ def test_a_new_warning_or_failed_test_fails_the_commit():
     oops = _result(2, tests=Status.OOPS, reason="KASAN in ext4.stable.tcp.write.before_confirm")
     assert oops.status is Status.OOPS and oops.why().startswith("tests OOPS: KASAN")
     assert markdown([_result(1)]).rstrip().endswith("Every commit passed.")
+
+
+def test_a_table_written_part_way_says_how_far_it_got():
+    assert markdown([_result(1), _result(2)], total=9).rstrip().endswith(
+        "Checked 2 of 9 commits so far; none failed.")
+    assert "First failing commit: 1 " in markdown([_result(1, tests=Status.FAIL)], total=9)

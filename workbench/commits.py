@@ -152,7 +152,10 @@ def first_failure(results: list[CommitResult]) -> CommitResult | None:
     return next((r for r in results if not r.status.ok), None)
 
 
-def markdown(results: list[CommitResult]) -> str:
+def markdown(results: list[CommitResult], total: int | None = None) -> str:
+    """The per-commit table; ``total`` commits in the series (default: as
+    many as ``results``), so that a table written part way says so."""
+    total = len(results) if total is None else total
     lines = ["| # | commit | subject | build | new warnings | checkpatch | tests | result |",
              "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -165,7 +168,12 @@ def markdown(results: list[CommitResult]) -> str:
                      f"({r.build_seconds:.0f} s) | {len(r.new_warnings)} | {cp} | {tests} | "
                      f"{r.status.value} |")
     failed = first_failure(results)
-    lines += ["", "checkpatch: errors/warnings/checks (--strict).", "",
-              f"First failing commit: {failed.index} `{failed.commit[:12]}` "
-              f"{failed.subject}: {failed.why()}" if failed else "Every commit passed."]
+    if failed:
+        verdict = (f"First failing commit: {failed.index} `{failed.commit[:12]}` "
+                   f"{failed.subject}: {failed.why()}")
+    elif len(results) < total:
+        verdict = f"Checked {len(results)} of {total} commits so far; none failed."
+    else:
+        verdict = "Every commit passed."
+    lines += ["", "checkpatch: errors/warnings/checks (--strict).", "", verdict]
     return "\n".join(lines) + "\n"

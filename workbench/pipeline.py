@@ -256,7 +256,11 @@ class Pipeline:
     # -- series, commit by commit ---------------------------------------
     def series(self, tree: KernelTree, args: argparse.Namespace) -> Status:
         """Build, check and test every commit of the series in order."""
-        self.apply(tree, args.patches or PATCHES_DIR)
+        patches_dir = args.patches or PATCHES_DIR
+        if not Series.read(patches_dir).patches:
+            raise WorkbenchError(f"{patches_dir}/series lists no patches: there is no commit "
+                                 "to check")
+        self.apply(tree, patches_dir)
         series_commits = self.run.record["stages"]["apply"]["commits"]
         build_dir = self.ws.build_dir("series")
         base_rev = variant_rev(tree, "base")
@@ -316,8 +320,9 @@ class Pipeline:
                            checkpatch=asdict(checkpatch), tests=tests and tests.value,
                            counts=counts, why=result.why())
             log.info(f"series {index}: {result.status.value} {result.why()}".rstrip())
-        table = commits.markdown(results)
-        (self.run.path / "series.md").write_text(table)
+            # After every commit: an interrupted run keeps the table so far.
+            table = commits.markdown(results, len(series_commits))
+            (self.run.path / "series.md").write_text(table)
         print(table, flush=True)
         failed = commits.first_failure(results)
         return failed.status if failed else Status.PASS
@@ -327,7 +332,7 @@ class Pipeline:
         if args.version < 1:
             raise WorkbenchError(f"-v {args.version}: revisions count from 1")
         head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
-        cited = {c: evidence.newest_run(self.ws, c) for c in evidence.CITED}
+        cited = {c: evidence.cited_run(self.ws, c, head) for c in evidence.CITED}
         missing = evidence.problems(cited, head)
         if missing and not args.force:
             raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
