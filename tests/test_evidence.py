@@ -53,16 +53,26 @@ def cited(tmp_path) -> dict:
         "stages": {"bench": {"mode": "icount", "patched_commit": HEAD}}})
     (bench_run / "bench").mkdir()
     bench.write_report(recorded["samples"], bench_run / "bench", "icount", recorded["context"])
-    return {c: evidence.newest_run(ws, c) for c in evidence.CITED}
+    return {c: evidence.cited_run(ws, c, HEAD) for c in evidence.CITED}
 
 
-def test_newest_run_of_each_command_is_cited(cited, tmp_path):
+def test_newest_finished_run_of_the_series_head_is_cited(cited, tmp_path):
     ws = Workspace(tmp_path / "work")
     make_run(ws, "20261122-070000-all", all_record())  # older: not cited
     make_run(ws, "20261122-090000-allx", all_record())  # another command
-    assert evidence.newest_run(ws, "all").path.name == "20261122-080000-all"
-    assert evidence.newest_run(ws, "evidence") is None
+    assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-080000-all"
+    assert evidence.cited_run(ws, "evidence", HEAD) is None
     assert evidence.problems(cited, HEAD) == []
+    # Stopped early (bad input): it does not shadow the finished run.
+    make_run(ws, "20261122-090000-all", all_record(complete=False))
+    # Finished, but on another series (wb all --patches elsewhere).
+    make_run(ws, "20261122-091000-all", all_record(head="b" * 40))
+    assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-080000-all"
+    # A newer failure of the same head is cited, not hidden behind the pass.
+    make_run(ws, "20261122-092000-all", all_record(status="FAIL"))
+    assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-092000-all"
+    # Nothing finished on this head: the newest finished run, to be named stale.
+    assert evidence.cited_run(ws, "all", "c" * 40).path.name == "20261122-092000-all"
 
 
 def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path):

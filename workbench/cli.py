@@ -194,8 +194,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "artefacts, manifest",
                        description="Write evidence/vN/: git format-patch --cover-letter -v N "
                        "of the series, the cover letter body filled from "
-                       "patches/cover-letter.txt with the results of the newest `wb all`, "
-                       "`wb series` and `wb bench` runs (also as cover-letter.txt for b4 prep "
+                       "patches/cover-letter.txt with the results of the newest finished "
+                       "`wb all`, `wb series` and `wb bench` runs of the series head (also as "
+                       "cover-letter.txt for b4 prep "
                        "--edit-cover), their JUnit/JSON/plots, evidence.json and "
                        "MANIFEST.sha256. With v(N-1) present, the cover letter says what "
                        "changed in the results. Refuses when a cited run is missing, "

@@ -1,8 +1,9 @@
 """``wb evidence``: the submission, with the results that back it.
 
-It cites the newest ``wb all`` (tests of base and patched), ``wb series``
-(per commit) and ``wb bench`` (performance) runs, refuses (unless forced)
-when one is missing, incomplete or failed, and writes ``evidence/vN/``:
+It cites the newest finished ``wb all`` (tests of base and patched),
+``wb series`` (per commit) and ``wb bench`` (performance) runs of the series
+head, refuses (unless forced) when one is missing, incomplete, failed or of
+another head, and writes ``evidence/vN/``:
 
     patches/          git format-patch --cover-letter -v N, the cover letter
                       body filled from patches/cover-letter.txt
@@ -68,15 +69,23 @@ class CitedRun:
         return ""
 
 
-def newest_run(ws: Workspace, command: str) -> CitedRun | None:
-    """The newest run of ``command`` (run directories sort by their date)."""
+def cited_run(ws: Workspace, command: str, head: str) -> CitedRun | None:
+    """The run of ``command`` that the evidence for ``head`` cites.
+
+    The newest finished run that tested ``head``, whatever its outcome (a
+    failure is never hidden behind an older pass); else the newest finished
+    run, else the newest run, for ``problem()`` to explain. A run that
+    stopped early (bad input, Ctrl-C) does not shadow a finished one.
+    Run directories sort by their date.
+    """
     pattern = re.compile(rf"^\d{{8}}-\d{{6}}-{command}(\.\d+)?$")
-    names = sorted(p.name for p in ws.runs.glob(f"*-{command}*") if pattern.match(p.name))
-    for name in reversed(names):
-        record = ws.read_json(ws.runs / name / "run.json")
-        if record is not None:
-            return CitedRun(command, ws.runs / name, record)
-    return None
+    names = sorted((p.name for p in ws.runs.glob(f"*-{command}*") if pattern.match(p.name)),
+                   reverse=True)
+    runs = [CitedRun(command, ws.runs / name, record) for name in names
+            if (record := ws.read_json(ws.runs / name / "run.json")) is not None]
+    finished = [r for r in runs if r.record.get("complete")]
+    of_head = [r for r in finished if r.tested_head() == head]
+    return next(iter(of_head or finished or runs), None)
 
 
 def problems(cited: dict[str, CitedRun | None], head: str) -> list[str]:
