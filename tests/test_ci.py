@@ -28,7 +28,7 @@ def scripts(node) -> list[str]:
         for key, value in node.items():
             if key == "run" and isinstance(value, str):
                 found.append(value)
-            elif key in ("script", "before_script") and isinstance(value, list):
+            elif key in ("script", "before_script", "after_script") and isinstance(value, list):
                 found += [v for v in value if isinstance(v, str)]
             else:
                 found += scripts(value)
@@ -77,6 +77,9 @@ def test_gitlab_matrix_uses_known_filesystems_and_merges_junit():
     assert set(matrix["WB_FRAGMENTS"]) == {"default", "debug"}
     assert pipeline["junit-merge"]["needs"] == ["wb"]
     assert pipeline["junit-merge"]["artifacts"]["reports"]["junit"] == "junit-merged.xml"
+    # A failing `wb all` ends `script`: the results are collected after it.
+    assert any("results/" in line for line in pipeline["wb"]["after_script"])
+    assert pipeline["wb"]["artifacts"]["when"] == "always"
 
 
 def test_a_misspelt_command_would_be_caught():
