@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.boot import (Accel, BootRequest, classify, detect_accel, guest_exit_code,
-                            vng_command)
+from workbench.boot import (Accel, BootRequest, BootResult, classify, detect_accel,
+                            guest_exit_code, vng_command)
 from workbench.console import find_reports, strip_prefix
 from workbench.errors import WorkbenchError
 from workbench.status import Status
@@ -73,6 +73,26 @@ def test_hang_is_a_timeout_whatever_the_console_says(data: Path):
     text = console(data, "hang")
     assert "Linux version" in text
     assert classify(text, None, timed_out=True)[0] is Status.TIMEOUT
+
+
+def test_boot_stuck_before_the_first_test_is_named_and_retriable(data: Path):
+    # A real boot that never got past virtme-ng-init's udev settle.
+    text = console(data, "stuck-at-udev")
+    status, reason, reports = classify(text, None, timed_out=True, stuck_after=300)
+    assert status is Status.TIMEOUT and not reports
+    assert reason == ("the guest did not start the first test within 300 s (last console "
+                      "line: [    6.969792] virtme-ng-init: waiting for udev to settle)")
+    stuck = BootResult(status, Path("console.log"), 300.0, "tcg", reason=reason)
+    assert stuck.stuck_before_tests
+    # Not retried: a test had started, or the kernel reported a problem.
+    hang = console(data, "hang")
+    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, "tcg",
+                          first_test_seconds=14.2).stuck_before_tests
+    panic_reports = tuple(find_reports(console(data, "panic")))
+    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, "tcg",
+                          reports=panic_reports).stuck_before_tests
+    assert classify(hang, None, timed_out=True)[1] == (
+        "the guest did not finish before the timeout")
 
 
 def test_crash_in_the_middle_of_a_test_is_a_panic(data: Path):

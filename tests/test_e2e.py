@@ -167,6 +167,22 @@ def test_hang_times_out_and_leaves_no_qemu_behind(main_job: Path):
     assert "Linux version" in console, "the console up to the hang is kept"
 
 
+def test_boot_that_never_reaches_a_test_is_retried_once(main_job: Path):
+    # 6 s is less than this kernel needs to reach its first test under TCG:
+    # both boots are stuck before the tests, as a boot hung in the guest's
+    # init would be.
+    before = _qemu_pids()
+    proc = wb("test", "--variant", "base", "--suite", "smoke", "--timeout", "6")
+    assert proc.returncode == 5, proc.stdout[-3000:]
+    assert "booting again" in proc.stderr + proc.stdout
+    assert _qemu_pids() <= before
+    out = latest_run() / "tests-base"
+    result = json.loads((out / "results.json").read_text())
+    assert result["boot_attempts"] == 2 and result["status"] == "TIMEOUT"
+    assert result["boot_reason"].startswith("the guest did not start the first test within 6 s")
+    assert (out / "console-stuck.log").exists() and (out / "console.log").exists()
+
+
 def _start_wb(*args: str, ignore_sigint: bool = False) -> tuple[subprocess.Popen, set[Path]]:
     """Start wb in the background; also returns the run directories before it.
     ``ignore_sigint``: start it the way a shell starts a background job (`cmd &`

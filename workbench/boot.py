@@ -60,6 +60,9 @@ class BootRequest:
     cpus: int = 2
     rwdirs: tuple[Path, ...] = ()
     qemu_opts: tuple[str, ...] = ()
+    # For the guest runner: seconds until it starts its first test program
+    # (its progress line), else the boot counts as stuck before the tests.
+    start_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,14 @@ class BootResult:
     reports: tuple[KernelReport, ...] = field(default_factory=tuple)
     # Seconds from starting vng to the guest runner starting its first test.
     first_test_seconds: float | None = None
+
+    @property
+    def stuck_before_tests(self) -> bool:
+        """Timed out before the first test with no kernel report: the boot
+        itself stalled (seen once in ~75 boots on a loaded host, at
+        virtme-ng-init's "waiting for udev to settle"), not a test."""
+        return (self.status is Status.TIMEOUT and self.first_test_seconds is None
+                and not self.reports)
 
 
 def _probe_kvm(qemu: str) -> Accel:
@@ -151,10 +162,15 @@ def guest_exit_code(console: str, vng_status: int | None) -> int | None:
     return None if vng_status in (None, _VNG_NO_STATUS) else vng_status
 
 
-def classify(console: str, vng_status: int | None, timed_out: bool
-             ) -> tuple[Status, str, list[KernelReport]]:
-    """The outcome of a boot from its console text and vng's exit status."""
+def classify(console: str, vng_status: int | None, timed_out: bool,
+             stuck_after: float | None = None) -> tuple[Status, str, list[KernelReport]]:
+    """The outcome of a boot from its console text and vng's exit status;
+    ``stuck_after``: the seconds a timed-out guest had to start its first test."""
     reports = find_reports(console)
+    if timed_out and stuck_after is not None:
+        last = _last_guest_line(console)
+        return (Status.TIMEOUT, f"the guest did not start the first test within "
+                f"{stuck_after:.0f} s (last console line: {last or 'none'})", reports)
     if timed_out:
         return Status.TIMEOUT, "the guest did not finish before the timeout", reports
     if any(r.is_panic for r in reports):
@@ -189,10 +205,12 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
                               dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
         deadline = start + request.timeout
+        start_deadline = start + (request.start_timeout or request.timeout)
         first_test = None
         try:
             while True:
-                remaining = deadline - time.monotonic()
+                remaining = (deadline if first_test is not None else min(deadline, start_deadline)
+                             ) - time.monotonic()
                 if remaining <= 0:
                     raise pexpect.TIMEOUT("deadline")
                 # Report each test program as the guest runner starts it.
@@ -210,10 +228,18 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
     if vng_status is None and child.signalstatus is not None:
         vng_status = 128 + child.signalstatus
     console = console_log.read_text(errors="replace")
-    status, reason, reports = classify(console, vng_status, timed_out)
+    stuck_after = (min(request.start_timeout, request.timeout)
+                   if request.start_timeout is not None and first_test is None else None)
+    status, reason, reports = classify(console, vng_status, timed_out, stuck_after)
     exit_code = None if timed_out else guest_exit_code(console, vng_status)
     return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
                       tuple(reports), first_test)
+
+
+def _last_guest_line(console: str) -> str:
+    lines = [line.strip() for line in console.splitlines()
+             if line.strip() and not line.startswith("# ")]
+    return lines[-1][:200] if lines else ""
 
 
 def _kill_group(child: pexpect.spawn) -> None:

@@ -26,6 +26,9 @@ RUNNER = KERNEL_TESTS_DIR / "guest-runner.sh"
 # kselftest programs that take the directory under test and run per filesystem.
 PER_FS_SELFTESTS = {"stable_splice"}
 DEFAULT_TEST_TIMEOUT = 1200.0
+# Boot to the first test program takes 12-45 s under TCG here (debug kernel,
+# loaded host); a guest that has not started one after this never will.
+START_TIMEOUT = 300.0
 
 
 @dataclass(frozen=True)
@@ -114,9 +117,18 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
     ktap_path.unlink(missing_ok=True)
     command = f"sh {RUNNER} {plan_path} {out_dir}"
     log.info(f"test {variant}: {len(plan)} test programs in one boot ({accel.name})")
-    result = boot(BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
-                              qemu_opts=qemu_opts, cpus=cpus),
-                  out_dir / "console.log", accel)
+    request = BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
+                          qemu_opts=qemu_opts, cpus=cpus,
+                          start_timeout=min(timeout, START_TIMEOUT))
+    result = boot(request, out_dir / "console.log", accel)
+    attempts = 1
+    if result.stuck_before_tests:
+        # No test ran and the kernel reported nothing: boot once more, and
+        # keep the stuck boot's console next to the new one.
+        log.warn(f"test {variant}: {result.reason}; booting again")
+        result.console_log.rename(out_dir / "console-stuck.log")
+        result = boot(request, out_dir / "console.log", accel)
+        attempts = 2
     console = result.console_log.read_text(errors="replace")
     # The file is complete up to the last line the guest wrote; the console
     # has the same lines when the shared directory itself failed.
@@ -130,6 +142,7 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
         status = result.status
     extra = {"status": status.value, "boot_status": result.status.value,
              "boot_reason": result.reason, "boot_seconds": result.seconds,
+             "boot_attempts": attempts,
              "accel": result.accel, **(properties or {})}
     junit, json_path = write_results(tree, variant, out_dir, console, extra)
     return TestRun(variant, status, result, tree, junit, json_path)
