@@ -197,6 +197,9 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         raise WorkbenchError(f"kernel image {request.image} not found",
                              hint="build it first with `wb build`")
     cmd = vng_command(request, accel)
+    # Seconds the guest has to start its first test (None: no such limit).
+    start_limit = (None if request.start_timeout is None
+                   else min(request.start_timeout, request.timeout))
     start = time.monotonic()
     timed_out = False
     with console_log.open("wb") as out:
@@ -205,12 +208,12 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
                               dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
         deadline = start + request.timeout
-        start_deadline = start + (request.start_timeout or request.timeout)
         first_test = None
         try:
             while True:
-                remaining = (deadline if first_test is not None else min(deadline, start_deadline)
-                             ) - time.monotonic()
+                limit = deadline if first_test is not None or start_limit is None else (
+                    start + start_limit)
+                remaining = limit - time.monotonic()
                 if remaining <= 0:
                     raise pexpect.TIMEOUT("deadline")
                 # Report each test program as the guest runner starts it.
@@ -228,9 +231,8 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
     if vng_status is None and child.signalstatus is not None:
         vng_status = 128 + child.signalstatus
     console = console_log.read_text(errors="replace")
-    stuck_after = (min(request.start_timeout, request.timeout)
-                   if request.start_timeout is not None and first_test is None else None)
-    status, reason, reports = classify(console, vng_status, timed_out, stuck_after)
+    status, reason, reports = classify(console, vng_status, timed_out,
+                                       start_limit if first_test is None else None)
     exit_code = None if timed_out else guest_exit_code(console, vng_status)
     return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
                       tuple(reports), first_test)
