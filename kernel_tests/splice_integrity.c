@@ -942,13 +942,25 @@ static uint64_t load(uint64_t *v)
 	return __atomic_load_n(v, __ATOMIC_SEQ_CST);
 }
 
-/* Word w of generation g: the generation and the word's own index. */
+/* Multiplying by an odd constant is a bijection on 32 bits. */
+static uint32_t scramble(uint64_t gen)
+{
+	return (uint32_t)gen * 0x9e3779b1u;
+}
+
+/* Word w of generation g: g in the high half, w scrambled by g in the low
+ * half.  The writer's pwrite() may store a word byte by byte (rep movsb under
+ * TCG), so a reader can catch a word half old and half new: 0x2ff and 0x300
+ * torn after the fifth byte read as generation 0x200.  With the index tied
+ * to the generation such a word no longer decodes and counts as torn instead
+ * of as an older generation.
+ */
 static void fill_generation(uint64_t *words, uint64_t gen)
 {
 	size_t w;
 
 	for (w = 0; w < STRESS_SIZE / 8; w++)
-		words[w] = gen << 32 | w;
+		words[w] = gen << 32 | (w ^ scramble(gen));
 }
 
 static void writer(const char *path, struct generations *g)
@@ -995,7 +1007,8 @@ static int check_words(const uint64_t *words, size_t off, size_t n,
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		uint64_t gen = words[i] >> 32, index = words[i] & 0xffffffff;
+		uint64_t gen = words[i] >> 32;
+		uint32_t index = (uint32_t)words[i] ^ scramble(gen);
 
 		sc->words++;
 		if (index != off / 8 + i) {
