@@ -220,8 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
-                       description="Everything on the default source (or --tree): set up "
-                       "the tree, apply patches/, configure and build base and patched, "
+                       description="Everything on the kernel tree (--tree; else the "
+                       "checkout an earlier `wb tree --tree` set up; else the default "
+                       "source): set up the tree, apply patches/, configure and build base and patched, "
                        "boot each and run the in-guest tests, and write JUnit/JSON per "
                        "variant plus summary.md in the run directory. Steps already done "
                        "(tree, unchanged builds) are not redone.")

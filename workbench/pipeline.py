@@ -24,7 +24,7 @@ from workbench.results import merge_junit, report_labels
 from workbench.rundir import Run
 from workbench.series import Series, apply_series
 from workbench.source import (PATCHED_BRANCH, KernelTree, load_tree, tree_from_checkout,
-                              tree_from_tarball, variant_rev)
+                              tree_from_tarball, user_tree, variant_rev)
 from workbench.status import Status, worst
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
@@ -42,11 +42,17 @@ class Pipeline:
         self._plan: list[guest_tests.PlannedTest] | None = None
 
     # -- source ---------------------------------------------------------
-    def tree(self, user_tree: Path | None, base: str = "HEAD",
-             tarball: Path | None = None) -> KernelTree:
+    def tree(self, checkout: Path | None, base: str = "HEAD", tarball: Path | None = None,
+             keep_checkout: bool = False) -> KernelTree:
+        """``keep_checkout``: a user's tree set up earlier stays, rather than
+        the default source replacing it (`wb tree --tree X` then `wb all`)."""
         with self.timer.phase("tree"):
-            if user_tree is not None:
-                tree = tree_from_checkout(self.ws, user_tree, base)
+            kept = user_tree(self.ws) if keep_checkout and checkout is None else None
+            if checkout is not None:
+                tree = tree_from_checkout(self.ws, checkout, base)
+            elif kept is not None:
+                log.info(f"using the tree `wb tree --tree` set up: {kept.origin}")
+                tree = kept
             else:
                 tree = tree_from_tarball(self.ws, *(tarball,) if tarball else ())
         self.run.stage("tree", Status.PASS, path=str(tree.path), version=tree.version,
@@ -475,7 +481,7 @@ def _do_test(p: Pipeline, args) -> Status:
 
 
 def _do_all(p: Pipeline, args) -> Status:
-    tree = p.tree(args.tree, args.base)
+    tree = p.tree(args.tree, args.base, keep_checkout=True)
     p.apply(tree)
     fragments = p.fragments(args.fragments)
     for variant in VARIANTS:

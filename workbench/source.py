@@ -50,6 +50,15 @@ def load_tree(ws: Workspace) -> KernelTree:
     return KernelTree(**(record | {"path": Path(record["path"])}))
 
 
+def user_tree(ws: Workspace) -> KernelTree | None:
+    """The tree ``wb tree --tree`` set up earlier, if that is the current one."""
+    try:
+        tree = load_tree(ws)
+    except WorkbenchError:
+        return None
+    return tree if Path(tree.origin).is_dir() else None
+
+
 def kernel_version(tree: Path) -> str:
     try:
         makefile = (tree / "Makefile").read_text(errors="replace")
