@@ -9,8 +9,8 @@ point estimate of the ratio says.
 from dataclasses import dataclass
 from typing import Sequence
 
-import numpy as np
-from scipy.stats import bootstrap
+# numpy and scipy are imported where they are used: importing scipy.stats
+# costs most of a second, which every `wb` command would pay otherwise.
 
 CONFIDENCE = 0.95
 RESAMPLES = 2000
@@ -40,6 +40,9 @@ class Ratio:
 
 def _interval(samples: tuple, statistic) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(*samples, axis)``."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
     if any(len(set(s)) < 2 for s in samples):
         value = float(statistic(*samples, axis=-1))
         return value, value
@@ -52,6 +55,8 @@ def _interval(samples: tuple, statistic) -> tuple[float, float]:
 def estimate(samples: Sequence[float]) -> Estimate:
     if not samples:
         raise ValueError("no samples")
+    import numpy as np
+
     values = np.asarray(samples, dtype=float)
     mid = float(np.median(values))
     low, high = _interval((values,), lambda x, axis: np.median(x, axis=axis))
@@ -62,6 +67,8 @@ def estimate(samples: Sequence[float]) -> Estimate:
 def ratio(numerator: Sequence[float], denominator: Sequence[float]) -> Ratio:
     """The ratio of medians with a bootstrap interval (the two series resampled
     independently) and the verdict from the overlap of their own intervals."""
+    import numpy as np
+
     num, den = estimate(numerator), estimate(denominator)
     value = num.median / den.median
     low, high = _interval((np.asarray(numerator, float), np.asarray(denominator, float)),

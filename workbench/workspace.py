@@ -1,6 +1,7 @@
 """Where the workbench keeps its state: kernel tree, builds, runs, and the lock.
 
-Layout under the work directory (``--workdir``, ``$WB_WORKDIR`` or ``./work``)::
+Layout under the work directory (``--workdir``, ``$WB_WORKDIR``, else the
+checkout's ``work/``, or ``./work`` when the workbench is installed as a package)::
 
     linux/              the kernel git tree (ours, or a worktree of the user's)
     tree.json           which tree and base commit ``wb tree`` set up
@@ -19,9 +20,16 @@ from pathlib import Path
 from workbench.errors import WorkbenchError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-PATCHES_DIR = PROJECT_ROOT / "patches"
-CONFIGS_DIR = PROJECT_ROOT / "configs"
-KERNEL_TESTS_DIR = PROJECT_ROOT / "kernel_tests"
+# The series, config fragments and in-guest tests: workbench/data/ links to
+# them in a checkout, and a wheel (`pip install .`) carries copies there.
+_DATA = Path(__file__).parent / "data"
+PATCHES_DIR = (_DATA / "patches").resolve()
+CONFIGS_DIR = (_DATA / "configs").resolve()
+KERNEL_TESTS_DIR = (_DATA / "kernel_tests").resolve()
+# Run from a checkout, the work directory is the project's work/; installed
+# as a package, ./work.
+IN_CHECKOUT = (PROJECT_ROOT / "pyproject.toml").is_file()
+DEFAULT_WORKDIR = PROJECT_ROOT / "work" if IN_CHECKOUT else Path("work")
 
 # The two kernels every comparison is about.
 VARIANTS = ("base", "patched")
@@ -33,7 +41,7 @@ class Workspace:
 
     @classmethod
     def from_env(cls, workdir: str | None = None) -> "Workspace":
-        root = workdir or os.environ.get("WB_WORKDIR") or PROJECT_ROOT / "work"
+        root = workdir or os.environ.get("WB_WORKDIR") or DEFAULT_WORKDIR
         return cls(Path(root).resolve())
 
     @property
