@@ -41,6 +41,12 @@ prepare_fs() {
 		return 0
 		;;
 	9p)
+		# The run directory vng shares; virtio-fs would be another test.
+		fstype=$(stat -f -c %T "$OUTDIR")
+		[ "$fstype" = v9fs ] || {
+			echo "$OUTDIR is $fstype in the guest, not 9p" >&2
+			return 1
+		}
 		mkdir -p "$OUTDIR/9p-scratch" && echo "$OUTDIR/9p-scratch"
 		return
 		;;

@@ -1,12 +1,11 @@
 """Boot outcome classification on consoles captured from real boots."""
 
-import os
 from pathlib import Path
 
 import pytest
 
-from workbench.boot import (Accel, BootRequest, BootResult, classify, detect_accel,
-                            guest_exit_code, vng_command)
+from workbench.accel import Accel, Accelerator
+from workbench.boot import BootRequest, BootResult, classify, guest_exit_code, vng_command
 from workbench.console import find_reports, strip_prefix
 from workbench.errors import WorkbenchError
 from workbench.status import Status
@@ -82,14 +81,14 @@ def test_boot_stuck_before_the_first_test_is_named_and_retriable(data: Path):
     assert status is Status.TIMEOUT and not reports
     assert reason == ("the guest did not start the first test within 300 s (last console "
                       "line: [    6.969792] virtme-ng-init: waiting for udev to settle)")
-    stuck = BootResult(status, Path("console.log"), 300.0, "tcg", reason=reason)
+    stuck = BootResult(status, Path("console.log"), 300.0, Accel("tcg", "test"), reason=reason)
     assert stuck.stuck_before_tests
     # Not retried: a test had started, or the kernel reported a problem.
     hang = console(data, "hang")
-    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, "tcg",
+    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, Accel("tcg", "test"),
                           first_test_seconds=14.2).stuck_before_tests
     panic_reports = tuple(find_reports(console(data, "panic")))
-    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, "tcg",
+    assert not BootResult(Status.TIMEOUT, Path("c"), 300.0, Accel("tcg", "test"),
                           reports=panic_reports).stuck_before_tests
     assert classify(hang, None, timed_out=True)[1] == (
         "the guest did not finish before the timeout")
@@ -123,18 +122,15 @@ def test_vng_command_uses_tcg_and_shares_directories(tmp_path: Path):
     assert "--disable-kvm" not in vng_command(request, Accel("kvm", "test"))
 
 
-def test_kvm_probe_on_this_machine(tmp_path: Path):
-    """Real probe: here KVM is present but QEMU aborts; elsewhere it may work."""
-    accel = detect_accel(tmp_path / "accel.json")
-    assert accel.name in ("kvm", "tcg")
-    if accel.name == "tcg" and Path("/dev/kvm").exists() and os.access("/dev/kvm", os.W_OK):
-        assert accel.reason.startswith("KVM is present but QEMU fails with it")
-    # The second call is answered from the cache file.
-    assert (tmp_path / "accel.json").exists()
-    assert detect_accel(tmp_path / "accel.json") == accel
-
-
-def test_missing_qemu_is_a_clear_error(monkeypatch):
+def test_missing_qemu_is_a_clear_error(monkeypatch, tmp_path: Path):
     monkeypatch.setenv("PATH", "/nonexistent")
     with pytest.raises(WorkbenchError, match="qemu-system-x86_64 not found"):
-        detect_accel()
+        Accelerator(tmp_path / "accel.json").choose(tmp_path / "bzImage")
+
+
+def test_shared_directories_are_9p_whatever_virtiofsd_the_host_has(tmp_path: Path):
+    """virtme-ng 1.42 shares over virtio-fs when a virtiofsd works; the
+    kernels have no virtio-fs, and the "9p" filesystem means 9p."""
+    cmd = vng_command(BootRequest(tmp_path / "bzImage", "true", rwdirs=(tmp_path,)),
+                      Accel("tcg", "test"))
+    assert "--force-9p" in cmd

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbench import log, stats
-from workbench.boot import Accel
+from workbench.accel import Accel, Accelerator
 from workbench.errors import WorkbenchError
 from workbench.guest_tests import PlannedTest, run_plan
 from workbench.status import Status
@@ -114,9 +114,12 @@ def boot_order(rounds: int, kernels: tuple[str, ...]) -> list[tuple[int, str]]:
 
 
 def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: str,
-               out_dir: Path, accel: Accel, timeout: float) -> list[dict]:
+               out_dir: Path, accelerator: Accelerator, timeout: float) -> list[dict]:
     """Boot each kernel ``plan.rounds`` times, interleaved; returns the samples."""
     samples = []
+    if mode != "kvm":
+        # QEMU's -icount runs under TCG only; a tcg clock is TCG by definition.
+        accelerator = Accelerator(None, "tcg", asked_by=f"clock mode {mode}")
     opts = ICOUNT_OPTS if mode == "icount" else ()
     cpus = 1 if mode == "icount" else 2
     for round_no, kernel in boot_order(plan.rounds, tuple(images)):
@@ -127,7 +130,7 @@ def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: st
                              f"{program} {plan.arguments(boot_dir / f'perf-{fs}.json')}")
                  for fs in plan.filesystems]
         log.info(f"bench round {round_no + 1}/{plan.rounds}: {kernel} ({mode})")
-        result = run_plan(tests, image, kernel, boot_dir, accel, timeout, qemu_opts=opts,
+        result = run_plan(tests, image, kernel, boot_dir, accelerator, timeout, qemu_opts=opts,
                           cpus=cpus)
         if result.status is not Status.PASS:
             raise WorkbenchError(f"bench boot of {kernel} (round {round_no + 1}): "

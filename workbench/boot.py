@@ -6,32 +6,34 @@ classified from the exit status and the console: PANIC and OOPS from kernel
 reports, TIMEOUT, INFRA when QEMU or vng failed before the kernel ran.
 """
 
-import json
+import importlib.metadata
 import os
 import re
 import shlex
 import shutil
 import signal
-import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pexpect
 
 from workbench import log
+from workbench.accel import Accel, Accelerator, qemu_version
 from workbench.console import KernelReport, find_reports
 from workbench.errors import WorkbenchError
 from workbench.status import Status
 
 DEFAULT_TIMEOUT = 600.0
 DEFAULT_MEMORY = "3G"
-KVM_DEVICE = Path("/dev/kvm")
-_KVM_PROBE_SECONDS = 3.0
+# Seconds a boot under KVM may take to print the kernel's banner (vng starts
+# QEMU within a few seconds; the kernel prints at once under a working KVM).
+KVM_SILENCE_SECONDS = float(os.environ.get("WB_KVM_SILENCE_SECONDS", 30))
 
 # The kernel's first console line: without it the kernel never ran.
 _BOOT_BANNER = "Linux version "
+_BANNER_PATTERN = re.compile(re.escape(_BOOT_BANNER).encode())
 # vng returns the command's exit status, which the guest writes to a virtio
 # serial port, or 255 when there is none (panic, QEMU killed, no script ports).
 # Without the ports (no udev on the host) the guest prints the status on the
@@ -41,14 +43,6 @@ _SCRIPT_EXIT = re.compile(r"virtme-ng-init: script exited with code (\d+)")
 _KSFT_SKIP = 4
 # Printed to /dev/kmsg by kernel_tests/guest-runner.sh as each program starts.
 _PROGRESS = re.compile(rb"wb-runner: begin (\S+)[\r\n]")
-
-
-@dataclass(frozen=True)
-class Accel:
-    """How QEMU runs the guest, and why."""
-
-    name: str  # "kvm" or "tcg"
-    reason: str
 
 
 @dataclass(frozen=True)
@@ -70,12 +64,15 @@ class BootResult:
     status: Status
     console_log: Path
     seconds: float
-    accel: str
+    accel: Accel
     exit_code: int | None = None
     reason: str = ""
     reports: tuple[KernelReport, ...] = field(default_factory=tuple)
     # Seconds from starting vng to the guest runner starting its first test.
     first_test_seconds: float | None = None
+    # The console of a first boot under KVM that printed nothing (then the
+    # boot was redone under TCG).
+    silent_kvm_console: Path | None = None
 
     @property
     def stuck_before_tests(self) -> bool:
@@ -86,45 +83,13 @@ class BootResult:
                 and not self.reports)
 
 
-def _probe_kvm(qemu: str) -> Accel:
-    if not KVM_DEVICE.exists():
-        return Accel("tcg", f"{KVM_DEVICE} does not exist")
-    if not os.access(KVM_DEVICE, os.R_OK | os.W_OK):
-        return Accel("tcg", f"no permission to use {KVM_DEVICE}")
-    # A guest with no disk sits in the firmware forever when KVM works; a
-    # broken KVM makes QEMU abort within a fraction of a second.
-    proc = subprocess.Popen([qemu, "-accel", "kvm", "-cpu", "host", "-m", "64", "-nodefaults",
-                             "-display", "none", "-no-reboot", "-monitor", "none",
-                             "-serial", "none"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+def tool_versions() -> dict[str, str]:
+    """The versions of the tools a boot depends on, for run records."""
     try:
-        _, stderr = proc.communicate(timeout=_KVM_PROBE_SECONDS)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        return Accel("kvm", "KVM works")
-    first_error = next((line for line in stderr.splitlines() if line.strip()),
-                       f"exit status {proc.returncode}")
-    return Accel("tcg", f"KVM is present but QEMU fails with it ({first_error.strip()})")
-
-
-def detect_accel(cache: Path | None = None) -> Accel:
-    """KVM when it really works, TCG otherwise; cached per host boot."""
-    qemu = shutil.which("qemu-system-x86_64")
-    if qemu is None:
-        raise WorkbenchError("qemu-system-x86_64 not found",
-                             hint="run scripts/install-deps.sh (as root)")
-    boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    key = f"{boot_id}:{os.stat(qemu).st_mtime}"
-    if cache is not None and cache.exists():
-        record = json.loads(cache.read_text())
-        if record.get("key") == key:
-            return Accel(record["name"], record["reason"])
-    accel = _probe_kvm(qemu)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"key": key, "name": accel.name, "reason": accel.reason}))
-    return accel
+        vng = importlib.metadata.version("virtme-ng")
+    except importlib.metadata.PackageNotFoundError:
+        vng = "not installed"
+    return {"qemu": qemu_version(), "virtme_ng": vng}
 
 
 def _tool_path() -> str:
@@ -134,12 +99,14 @@ def _tool_path() -> str:
 
 
 def vng_command(request: BootRequest, accel: Accel) -> list[str]:
-    vng = shutil.which("vng", path=_tool_path())
+    vng = os.environ.get("WB_VNG") or shutil.which("vng", path=_tool_path())
     if vng is None:
         raise WorkbenchError("vng (virtme-ng) not found",
                              hint="run the README's setup; it installs virtme-ng in .venv")
+    # --force-9p: every shared directory over 9p, which the kernels are built
+    # for; with a working virtiofsd, virtme-ng 1.42 would use virtio-fs.
     cmd = [vng, "--run", str(request.image), "--verbose", "--memory", request.memory,
-           "--cpus", str(request.cpus)]
+           "--cpus", str(request.cpus), "--force-9p"]
     if accel.name != "kvm":
         cmd.append("--disable-kvm")
     for rwdir in request.rwdirs:
@@ -191,42 +158,75 @@ def classify(console: str, vng_status: int | None, timed_out: bool,
     return Status.FAIL, f"the command exited with status {exit_code}", reports
 
 
-def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
-    """Boot ``request.image``, run the command, and classify what happened."""
+def boot(request: BootRequest, console_log: Path, accelerator: Accelerator) -> BootResult:
+    """Boot ``request.image``, run the command, and classify what happened.
+
+    A boot under KVM whose kernel prints nothing is redone under TCG, and
+    ``accelerator`` stays on TCG for every later boot."""
     if not request.image.exists():
         raise WorkbenchError(f"kernel image {request.image} not found",
                              hint="build it first with `wb build`")
+    accel = accelerator.choose(request.image)
+    result = _boot_once(request, console_log, accel)
+    if result.status is not Status.INFRA or not result.reason.startswith(_SILENT_KVM):
+        return result
+    kept = console_log.with_name(f"{console_log.stem}-kvm-silent{console_log.suffix}")
+    console_log.rename(kept)
+    accel = accelerator.fall_back(f"a boot under KVM printed no kernel banner in "
+                                  f"{KVM_SILENCE_SECONDS:.0f} s (console: {kept})")
+    result = _boot_once(request, console_log, accel)
+    return replace(result, silent_kvm_console=kept)
+
+
+_SILENT_KVM = "the kernel printed nothing under KVM"
+
+
+def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
     cmd = vng_command(request, accel)
     # Seconds the guest has to start its first test (None: no such limit).
     start_limit = (None if request.start_timeout is None
                    else min(request.start_timeout, request.timeout))
     start = time.monotonic()
-    timed_out = False
+    timed_out = silent = False
     with console_log.open("wb") as out:
         out.write(f"# {shlex.join(cmd)}\n".encode())
         out.flush()
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
                               dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
         deadline = start + request.timeout
+        # Under KVM, until the kernel's banner shows that KVM runs it.
+        banner_limit = start + KVM_SILENCE_SECONDS if accel.name == "kvm" else None
         first_test = None
         try:
             while True:
                 limit = deadline if first_test is not None or start_limit is None else (
                     start + start_limit)
+                if banner_limit is not None:
+                    limit = min(limit, banner_limit)
                 remaining = limit - time.monotonic()
                 if remaining <= 0:
                     raise pexpect.TIMEOUT("deadline")
                 # Report each test program as the guest runner starts it.
-                if child.expect([pexpect.EOF, _PROGRESS], timeout=remaining) == 0:
+                index = child.expect([pexpect.EOF, _PROGRESS, _BANNER_PATTERN],
+                                     timeout=remaining)
+                if index == 0:
                     break
+                if index == 2:
+                    banner_limit = None
+                    continue
                 if first_test is None:
                     first_test = round(time.monotonic() - start, 1)
                 log.info(f"  guest: running {child.match.group(1).decode(errors='replace')}")
         except pexpect.TIMEOUT:
             timed_out = True
+            # Expect's own timeout ends a hair early: allow for it.
+            silent = banner_limit is not None and time.monotonic() >= banner_limit - 0.5
         finally:
             _kill_group(child)
     seconds = round(time.monotonic() - start, 1)
+    if silent:
+        return BootResult(Status.INFRA, console_log, seconds, accel, None,
+                          f"{_SILENT_KVM} in {KVM_SILENCE_SECONDS:.0f} s")
     vng_status = child.exitstatus
     if vng_status is None and child.signalstatus is not None:
         vng_status = 128 + child.signalstatus
@@ -234,7 +234,7 @@ def boot(request: BootRequest, console_log: Path, accel: Accel) -> BootResult:
     status, reason, reports = classify(console, vng_status, timed_out,
                                        start_limit if first_test is None else None)
     exit_code = None if timed_out else guest_exit_code(console, vng_status)
-    return BootResult(status, console_log, seconds, accel.name, exit_code, reason,
+    return BootResult(status, console_log, seconds, accel, exit_code, reason,
                       tuple(reports), first_test)
 
 

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from workbench import __version__, log, pipeline
+from workbench.accel import CHOICES as ACCEL_CHOICES
 from workbench.errors import WorkbenchError
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
 from workbench.guest_tests import FILESYSTEMS, SUITES
@@ -17,7 +18,8 @@ DESCRIPTION = """\
 Kernel patch workbench: kernel tree -> patch series -> config -> build -> boot
 (virtme-ng, QEMU) -> in-guest tests -> KTAP -> JUnit/JSON.
 
-State lives in the work directory (--workdir, $WB_WORKDIR, default ./work):
+State lives in the work directory (--workdir, $WB_WORKDIR; default: work/ in
+the workbench's checkout, ./work when it is installed as a package):
 the kernel tree in linux/, builds in build/<variant>/, and every run in its
 own runs/<date>-<command>/ directory (runs/latest points at the newest).
 """
@@ -54,6 +56,11 @@ def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
     p.add_argument("--timeout", type=float, default=timeout,
                    help=f"seconds before the guest is declared hung and QEMU is killed "
                         f"(default: {timeout:.0f})")
+    p.add_argument("--accel", choices=ACCEL_CHOICES,
+                   help="QEMU accelerator: auto (KVM when a kernel really boots under it, "
+                        "probed once per host boot; a KVM boot that prints nothing falls back "
+                        "to TCG), kvm (error when KVM is unusable), tcg (default: $WB_ACCEL "
+                        "or auto)")
 
 
 def _add_tests(p: argparse.ArgumentParser) -> None:
@@ -79,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR or ./work)")
+    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR, else work/ of the checkout "
+                        "wb runs from, else ./work)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("tree", help="set up the kernel git tree and record its base commit",

@@ -25,6 +25,7 @@ from pathlib import Path
 from workbench import bench, integrity, ktap
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
+from workbench.report import environment_line
 from workbench.source import KernelTree, PATCHED_BRANCH
 from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
@@ -121,15 +122,16 @@ def test_counts(all_run: CitedRun) -> dict[str, dict]:
 
 
 def environment(cited: dict[str, CitedRun | None]) -> str:
-    qemu = run(["qemu-system-x86_64", "--version"], check=False).stdout.splitlines()
+    """The tools and accelerator of the cited runs (each run's own record)."""
     gcc = run(["gcc", "--version"], check=False).stdout.splitlines()
-    accel = {c.record.get("stages", {}).get(f"test {v}", {}).get("boot")
-             for c in cited.values() if c for v in VARIANTS} - {None}
+    lines = []
+    for command, cited_run in cited.items():
+        if cited_run is not None:
+            lines.append(f"  wb {command}: {environment_line(cited_run.record)}")
     bench_mode = cited["bench"].record["stages"].get("bench", {}).get("mode") if cited.get(
         "bench") else None
-    lines = [f"  QEMU: {qemu[0] if qemu else 'unknown'}",
-             f"  compiler: {gcc[0] if gcc else 'unknown'}",
-             f"  host: {platform.platform()}, {bench.host_cpu()}"]
+    lines += [f"  compiler: {gcc[0] if gcc else 'unknown'}",
+              f"  host: {platform.platform()}, {bench.host_cpu()}"]
     if bench_mode:
         lines.append(f"  performance clock: {bench_mode}")
     return "\n".join(lines)

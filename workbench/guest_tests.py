@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import ktap, log
-from workbench.boot import Accel, BootRequest, BootResult, boot
+from workbench.accel import Accelerator
+from workbench.boot import BootRequest, BootResult, boot, tool_versions
 from workbench.errors import WorkbenchError
 from workbench.proc import run
 from workbench.results import write_results
@@ -106,7 +107,7 @@ def write_plan(plan: list[PlannedTest], path: Path) -> None:
 
 
 def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
-             accel: Accel, timeout: float = DEFAULT_TEST_TIMEOUT,
+             accelerator: Accelerator, timeout: float = DEFAULT_TEST_TIMEOUT,
              qemu_opts: tuple[str, ...] = (), properties: dict | None = None,
              cpus: int = 2) -> TestRun:
     """Boot ``image`` once, run every planned test, write JUnit and JSON."""
@@ -116,18 +117,18 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
     ktap_path = out_dir / "results.ktap"
     ktap_path.unlink(missing_ok=True)
     command = f"sh {RUNNER} {plan_path} {out_dir}"
-    log.info(f"test {variant}: {len(plan)} test programs in one boot ({accel.name})")
+    log.info(f"test {variant}: {len(plan)} test programs in one boot")
     request = BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
                           qemu_opts=qemu_opts, cpus=cpus,
                           start_timeout=min(timeout, START_TIMEOUT))
-    result = boot(request, out_dir / "console.log", accel)
+    result = boot(request, out_dir / "console.log", accelerator)
     attempts = 1
     if result.stuck_before_tests:
         # No test ran and the kernel reported nothing: boot once more, and
         # keep the stuck boot's console next to the new one.
         log.warn(f"test {variant}: {result.reason}; booting again")
         result.console_log.rename(out_dir / "console-stuck.log")
-        result = boot(request, out_dir / "console.log", accel)
+        result = boot(request, out_dir / "console.log", accelerator)
         attempts = 2
     console = result.console_log.read_text(errors="replace")
     # The file is complete up to the last line the guest wrote; the console
@@ -143,6 +144,9 @@ def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
     extra = {"status": status.value, "boot_status": result.status.value,
              "boot_reason": result.reason, "boot_seconds": result.seconds,
              "boot_attempts": attempts,
-             "accel": result.accel, **(properties or {})}
+             **({"kvm_silent_console": result.silent_kvm_console.name}
+                if result.silent_kvm_console else {}),
+             "accel": result.accel.name, "accel_reason": result.accel.reason,
+             **tool_versions(), **(properties or {})}
     junit, json_path = write_results(tree, variant, out_dir, console, extra)
     return TestRun(variant, status, result, tree, junit, json_path)

@@ -13,7 +13,8 @@ import secrets
 from pathlib import Path
 
 from workbench import bench, commits, evidence, guest_tests, integrity, log
-from workbench.boot import Accel, BootRequest, boot, detect_accel
+from workbench.accel import Accel, Accelerator, requested_accel
+from workbench.boot import BootRequest, boot, tool_versions
 from workbench.build import BuildResult, build_kernel, built_commit, make_vars, switch_to
 from workbench.errors import WorkbenchError
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_FRAGMENTS, fragment_path, make_config
@@ -32,13 +33,15 @@ from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 class Pipeline:
     """The stages, sharing one workspace, run directory and phase timer."""
 
-    def __init__(self, ws: Workspace, run: Run, timer: PhaseTimer, debug: bool = False):
+    def __init__(self, ws: Workspace, run: Run, timer: PhaseTimer, debug: bool = False,
+                 accel: tuple[str, str] = ("auto", "")):
         self.ws = ws
         self.run = run
         self.timer = timer
         # Debug kernels (configs/debug.config) get build dirs of their own.
         self.debug = debug
-        self._accel: Accel | None = None
+        self.accelerator = Accelerator(ws.root / "accel.json", *accel,
+                                       on_choice=self._record_accel)
         self._plan: list[guest_tests.PlannedTest] | None = None
 
     # -- source ---------------------------------------------------------
@@ -157,12 +160,10 @@ class Pipeline:
         return result.image
 
     # -- boot -----------------------------------------------------------
-    def accel(self) -> Accel:
-        if self._accel is None:
-            self._accel = detect_accel(self.ws.root / "accel.json")
-            if self._accel.name == "tcg":
-                log.warn(f"{self._accel.reason}: using TCG emulation (slower)")
-        return self._accel
+    def _record_accel(self, accel: Accel) -> None:
+        """run.json says which accelerator the boots used and why."""
+        self.run.record["accel"] = {"name": accel.name, "reason": accel.reason}
+        self.run.save()
 
     def image(self, variant: str) -> Path:
         image = self.build_dir(variant) / "arch/x86/boot/bzImage"
@@ -176,7 +177,7 @@ class Pipeline:
         label = self.label(variant)
         with self.timer.phase(f"run {label}"):
             result = boot(BootRequest(self.image(variant), command, timeout=timeout),
-                          self.run.path / f"console-{label}.log", self.accel())
+                          self.run.path / f"console-{label}.log", self.accelerator)
         self.run.stage(f"run {label}", result.status, exit_code=result.exit_code,
                        reason=result.reason, console=str(result.console_log),
                        reports=[r.headline for r in result.reports])
@@ -229,17 +230,17 @@ class Pipeline:
         plan = bench.QUICK if args.quick else bench.FULL
         plan = replace(plan, filesystems=tuple(args.filesystems or plan.filesystems),
                        rounds=args.rounds or plan.rounds, reps=args.reps or plan.reps)
-        mode = bench.clock_mode(args.clock, self.accel())
+        images = {v: self.image(v) for v in VARIANTS}
+        mode = bench.clock_mode(args.clock, self.accelerator.choose(images["patched"]))
         if mode == "tcg":
             log.warn("clock tcg: wall clock under emulation; the figures are noise")
-        images = {v: self.image(v) for v in VARIANTS}
         out_dir = self.ws.root / "build" / "tests"
         with self.timer.phase("build tests"):
             rev = PATCHED_BRANCH if _branch_head(tree) else variant_rev(tree, "base")
             switch_to(tree, rev, out_dir)
             tests_dir = guest_tests.build_kernel_tests(tree.path, out_dir / "kernel_tests",
                                                        self.run.path / "build-tests.log")
-        context = {"clock": mode, "cpu": bench.host_cpu(), "accel": self.accel().name,
+        context = {"clock": mode, "cpu": bench.host_cpu(), "accel": "kvm" if mode == "kvm" else "tcg",
                    "guest cpus": 1 if mode == "icount" else 2}
         for v in VARIANTS:
             config = self.ws.read_json(self.build_dir(v) / "wb-config.json") or {}
@@ -248,7 +249,7 @@ class Pipeline:
         bench_dir = self.run.path / "bench"
         with self.timer.phase("bench"):
             samples = bench.run_rounds(images, tests_dir / "splice_perf", plan, mode,
-                                       bench_dir, self.accel(), args.timeout)
+                                       bench_dir, self.accelerator, args.timeout)
         md, js, plots, comparisons = bench.write_report(samples, bench_dir, mode, context)
         missed = [f"{c.target} {c.fs} {c.sink} {c.size}" for c in comparisons
                   if c.applies and not c.met]
@@ -310,7 +311,7 @@ class Pipeline:
                 with self.timer.phase(f"test series-{index:02d}"):
                     run = guest_tests.run_plan(plan, built.image, f"series-{index:02d}",
                                                self.run.path / f"tests-series-{index:02d}",
-                                               self.accel(), args.timeout,
+                                               self.accelerator, args.timeout,
                                                properties={"kernel_commit": commit,
                                                            "seed": args.seed})
                 tests, counts = run.status, run.tree.counts()
@@ -402,7 +403,8 @@ class Pipeline:
                       "config_sha256": config.get("sha256", ""), "seed": args.seed}
         with self.timer.phase(f"test {label}"):
             result = guest_tests.run_plan(plan, self.image(variant), label, out_dir,
-                                          self.accel(), args.timeout, properties=properties)
+                                          self.accelerator, args.timeout,
+                                          properties=properties)
         if result.boot.first_test_seconds is not None:
             self.timer.phases[f"boot to first test {label}"] = result.boot.first_test_seconds
         counts = result.tree.counts()
@@ -518,7 +520,11 @@ def run_command(args: argparse.Namespace) -> int:
         log.info(f"run directory: {run.path}")
         timer = PhaseTimer()
         try:
-            pipe = Pipeline(ws, run, timer, debug=getattr(args, "debug", False))
+            run.record["tools"] = tool_versions()
+            pipe = Pipeline(ws, run, timer, debug=getattr(args, "debug", False),
+                            accel=(requested_accel(args.accel) if hasattr(args, "accel")
+                                   else ("auto", "")))
+            pipe.accelerator.refuse_early()
             status = _COMMANDS[args.command](pipe, args)
         except WorkbenchError as err:
             if err.status is None:

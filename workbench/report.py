@@ -15,6 +15,7 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
         "",
         f"- kernel: {tree.version}, base commit `{tree.base_commit}`",
         f"- patched head: `{stages.get('apply', {}).get('head', 'n/a')}`",
+        f"- {environment_line(record)}",
         "",
         "| variant | status | pass | fail | skip | error | config sha256 | boot s | accel |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -24,7 +25,7 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
         sha = stages.get(f"config {r.variant}", {}).get("sha256", "")[:16]
         lines.append(f"| {r.variant} | {r.status.value} | {c['PASS'] + c['XFAIL']} | "
                      f"{c['FAIL']} | {c['SKIP'] + c['TODO']} | {c['ERROR']} | `{sha}` | "
-                     f"{r.boot.seconds:.0f} | {r.boot.accel} |")
+                     f"{r.boot.seconds:.0f} | {r.boot.accel.name} |")
     lines += ["", "## Failures", ""]
     failures = [(r.variant, top.name, leaf) for r in results for top in r.tree.subtests
                 for leaf in top.leaves() if leaf.result.failed]
@@ -40,3 +41,13 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
     path = run_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def environment_line(record: dict) -> str:
+    """Which accelerator the boots used and why, and the QEMU and vng versions."""
+    accel = record.get("accel") or {}
+    tools = record.get("tools") or {}
+    used = (f"accelerator {accel['name'].upper()} ({accel['reason']})" if accel
+            else "accelerator: no boot")
+    return (f"{used}; QEMU {tools.get('qemu', 'unknown')}, "
+            f"virtme-ng {tools.get('virtme_ng', 'unknown')}")
