@@ -64,6 +64,19 @@ def test_main_job_reports(main_job: Path):
         assert phase in record["timings"]
     summary = (main_job / "summary.md").read_text()
     assert "| base | PASS |" in summary and "| patched | PASS |" in summary
+    # The accelerator the probe chose for this host boot, with its reason,
+    # everywhere a reader looks.
+    probed = json.loads((WORKDIR / "accel.json").read_text())
+    assert record["accel"] == {"name": probed["name"], "reason": probed["reason"]}
+    assert f"accelerator {probed['name'].upper()} ({probed['reason']})" in summary
+    assert record["tools"]["virtme_ng"] == "1.42" and record["tools"]["qemu"][0].isdigit()
+    xml = JUnitXml.fromfile(str(main_job / "tests-patched" / "junit.xml"))
+    props = {p.name: p.value for p in next(iter(xml)).properties()}
+    assert props["accel"] == probed["name"] and props["accel_reason"] == probed["reason"]
+    assert props["virtme_ng"] == "1.42"
+    # On a host whose KVM lets QEMU start, the probe booted a kernel to decide.
+    if Path("/dev/kvm").exists() and probed["name"] == "tcg":
+        assert "QEMU fails with it" in probed["reason"] or "printed nothing" in probed["reason"]
 
 
 @pytest.mark.parametrize("variant", ["base", "patched"])
@@ -341,6 +354,10 @@ def test_kernel_report_fails_the_case_during_which_it_appeared(main_job: Path):
     xml = JUnitXml.fromfile(str(latest_run() / "tests-base" / "junit.xml"))
     assert cases(xml)["warn_in_case.tmpfs"] == {"first": "pass", "second": "Error",
                                                 "third": "pass"}
+    # The error's body is the report, its trace naming functions (KALLSYMS).
+    second = next(c for s in xml for c in s if c.name == "second")
+    trace = second.result[0].text
+    assert "RIP: 0010:lkdtm_WARNING" in trace and "Call Trace:" in trace
 
 
 def test_integrity_runs_on_the_host_kernel(tmp_path: Path, main_job: Path):

@@ -26,8 +26,15 @@ def make_run(ws: Workspace, name: str, record: dict) -> Path:
     return path
 
 
+# As `wb all` records them on a host whose QEMU aborts under KVM.
+ACCEL = {"name": "tcg", "reason": "KVM is present but QEMU fails with it within 0.1 s: "
+         "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69"}
+TOOLS = {"qemu": "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)", "virtme_ng": "1.42"}
+
+
 def all_record(head: str = HEAD, status: str = "PASS", complete: bool = True) -> dict:
-    return {"command": "all", "complete": complete, "status": status, "stages": {
+    return {"command": "all", "complete": complete, "status": status, "accel": ACCEL,
+            "tools": TOOLS, "stages": {
         "apply": {"head": head},
         "config base": {"sha256": "1" * 64}, "config patched": {"sha256": "2" * 64},
         "test base": {"counts": {"PASS": 900, "SKIP": 320}, "boot": "PASS"},
@@ -160,3 +167,12 @@ def test_format_patch_cover_letter_and_manifest(tmp_path):
     check = subprocess.run(["sha256sum", "-c", manifest.name], cwd=out, capture_output=True,
                            text=True)
     assert check.returncode == 0 and check.stdout.count(": OK") == 3
+
+
+def test_environment_names_each_cited_runs_accelerator_and_tools(cited):
+    text = evidence.environment(cited)
+    assert (f"wb all: accelerator TCG ({ACCEL['reason']}); QEMU {TOOLS['qemu']}, "
+            f"virtme-ng 1.42") in text
+    # A run from before runs recorded them says so rather than guessing.
+    assert "wb series: accelerator not recorded" in text and "QEMU unknown" in text
+    assert "performance clock: icount" in text

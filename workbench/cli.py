@@ -86,8 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR, else work/ of the checkout "
-                        "wb runs from, else ./work)")
+    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR, else work/ "
+                        "of the checkout wb runs from, else ./work)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("tree", help="set up the kernel git tree and record its base commit",
@@ -230,7 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "variants, report",
                        description="Everything on the kernel tree (--tree; else the "
                        "checkout an earlier `wb tree --tree` set up; else the default "
-                       "source): set up the tree, apply patches/, configure and build base and patched, "
+                       "source): set up the tree, apply patches/, configure and build base "
+                       "and patched, "
                        "boot each and run the in-guest tests, and write JUnit/JSON per "
                        "variant plus summary.md in the run directory. Steps already done "
                        "(tree, unchanged builds) are not redone.")

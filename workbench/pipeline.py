@@ -240,7 +240,8 @@ class Pipeline:
             switch_to(tree, rev, out_dir)
             tests_dir = guest_tests.build_kernel_tests(tree.path, out_dir / "kernel_tests",
                                                        self.run.path / "build-tests.log")
-        context = {"clock": mode, "cpu": bench.host_cpu(), "accel": "kvm" if mode == "kvm" else "tcg",
+        context = {"clock": mode, "cpu": bench.host_cpu(),
+                   "accel": "kvm" if mode == "kvm" else "tcg",
                    "guest cpus": 1 if mode == "icount" else 2}
         for v in VARIANTS:
             config = self.ws.read_json(self.build_dir(v) / "wb-config.json") or {}

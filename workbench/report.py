@@ -48,6 +48,6 @@ def environment_line(record: dict) -> str:
     accel = record.get("accel") or {}
     tools = record.get("tools") or {}
     used = (f"accelerator {accel['name'].upper()} ({accel['reason']})" if accel
-            else "accelerator: no boot")
+            else "accelerator not recorded (no boot, or a run from before wb recorded it)")
     return (f"{used}; QEMU {tools.get('qemu', 'unknown')}, "
             f"virtme-ng {tools.get('virtme_ng', 'unknown')}")
