@@ -244,3 +244,27 @@ def test_wb_run_records_accelerator_and_tool_versions(tmp_path: Path, fake_boots
     assert run["tools"]["qemu"] == json.loads(
         (Path(os.environ["FAKE_QEMU_PROBES"])).read_text())["qemu"]
     assert run["tools"]["virtme_ng"].startswith("1.")
+
+
+def test_kvm_clock_benchmark_refuses_a_boot_that_fell_back_to_tcg(tmp_path: Path, data: Path,
+                                                                  fake_boots, fake_host,
+                                                                  monkeypatch):
+    """A KVM boot that printed nothing is redone under TCG; its wall clock is
+    not a kvm-clock sample, and the benchmark says so instead of mixing them."""
+    from workbench import bench
+    calls, env = fake_boots
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setattr("workbench.boot.KVM_SILENCE_SECONDS", 2.0)
+    working = tmp_path / "working.json"
+    record = json.loads((data / "golden" / SILENT).read_text())
+    record["boots"]["kvm"] = record["boots"]["tcg"] | {"accel": "kvm"}
+    working.write_text(json.dumps(record))
+    fake_host(working)
+    image = tmp_path / "work/build/patched/arch/x86/boot/bzImage"
+    accelerator = Accelerator(tmp_path / "accel.json")
+    assert bench.clock_mode(None, accelerator.choose(image)) == "kvm"
+    with pytest.raises(WorkbenchError, match=r"fell back to TCG .*emulation noise"):
+        bench.run_rounds({"patched": image}, tmp_path / "splice_perf", bench.QUICK, "kvm",
+                         tmp_path / "bench", accelerator, timeout=30)
+    assert accelerator.current.name == "tcg"

@@ -132,6 +132,12 @@ def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: st
         log.info(f"bench round {round_no + 1}/{plan.rounds}: {kernel} ({mode})")
         result = run_plan(tests, image, kernel, boot_dir, accelerator, timeout, qemu_opts=opts,
                           cpus=cpus)
+        if mode == "kvm" and result.boot.accel.name != "kvm":
+            raise WorkbenchError(f"bench boot of {kernel} (round {round_no + 1}) fell back "
+                                 f"to TCG ({result.boot.accel.reason}): its wall clock would "
+                                 "be emulation noise, not a kvm-clock sample",
+                                 hint="run wb bench again: on this host boot it now uses the "
+                                      "icount clock")
         if result.status is not Status.PASS:
             raise WorkbenchError(f"bench boot of {kernel} (round {round_no + 1}): "
                                  f"{result.status.value} {result.boot.reason}",
