@@ -42,9 +42,11 @@ prepare_fs() {
 		;;
 	9p)
 		# The run directory vng shares; virtio-fs would be another test.
-		fstype=$(stat -f -c %T "$OUTDIR")
-		[ "$fstype" = v9fs ] || {
-			echo "$OUTDIR is $fstype in the guest, not 9p" >&2
+		# (statfs() on 9p reports the host filesystem's type: ask mounts.)
+		fstype=$(awk -v dir="$OUTDIR" '$2 == dir { type = $3 } END { print type }' \
+			/proc/mounts)
+		[ "$fstype" = 9p ] || {
+			echo "$OUTDIR is ${fstype:-no mount} in the guest, not 9p" >&2
 			return 1
 		}
 		mkdir -p "$OUTDIR/9p-scratch" && echo "$OUTDIR/9p-scratch"
