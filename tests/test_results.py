@@ -101,5 +101,9 @@ def test_kernel_report_is_attached_to_the_case_it_appeared_in(data: Path, tmp_pa
                                                          "third": "pass"}}
     case = next(c for c in next(iter(JUnitXml.fromfile(str(junit)))) if c.name == "second")
     assert "lkdtm" in case.system_out.lower() and "kernel warning" in case.result[0].message
+    # The error's body is the report: CI views show the trace with the failure,
+    # and it names functions (the kernels have KALLSYMS).
+    trace = case.result[0].text
+    assert "Call Trace:" in trace and "RIP: 0010:lkdtm_WARNING+0x" in trace
     tests = json.loads(js.read_text())["tests"]["subtests"][0]["subtests"]
     assert [t.get("kernel_reports", []) != [] for t in tests] == [False, True, False]

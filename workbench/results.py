@@ -74,14 +74,21 @@ def console_by_suite(console: str) -> dict[str, SuiteConsole]:
     return consoles
 
 
+def _report_error(message: str, report: KernelReport) -> Error:
+    """A JUnit error whose body is the kernel's report with its call trace,
+    which CI views show in place of the failure."""
+    error = Error(message, "kernel report")
+    error.text = report.excerpt
+    return error
+
+
 def _junit_case(name: str, classname: str, case: TestCase, console: SuiteConsole | None,
                 reports: list[KernelReport] = ()):
     jcase = JUnitCase(name, classname)
     if reports:
         # The kernel complained while this case ran: that fails it, whatever
         # the program itself concluded.
-        jcase.result = [Error(f"kernel {r.kind}: {r.headline}", "kernel report")
-                        for r in reports]
+        jcase.result = [_report_error(f"kernel {r.kind}: {r.headline}", r) for r in reports]
     elif case.result is Result.FAIL:
         jcase.result = [Failure(case.reason or "test failed")]
     elif case.result is Result.ERROR:
@@ -119,7 +126,7 @@ def to_junit(root: TestCase, variant: str, console: str = "",
             suite.add_testcase(_junit_case("program-exit", f"{variant}.{top.name}", top, seg))
         for report in (seg.unattributed({l.name for l in leaves}) if seg else ()):
             kcase = JUnitCase(f"kernel-{report.kind}", f"{variant}.{top.name}")
-            kcase.result = [Error(report.headline, "kernel report")]
+            kcase.result = [_report_error(report.headline, report)]
             kcase.system_out = report.excerpt
             suite.add_testcase(kcase)
         suite.update_statistics()
