@@ -109,7 +109,12 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
     jobs = jobs or os.cpu_count() or 1
     cmd = ["make", "-C", str(tree.path), f"O={build_dir}", f"ARCH={ARCH}", *make_vars(),
            f"-j{jobs}", "bzImage"]
-    env = os.environ | {"KBUILD_BUILD_USER": "workbench", "KBUILD_BUILD_HOST": "workbench"}
+    # CCACHE_BASEDIR: the compiler sees absolute paths (the build is out of
+    # tree); made relative to the work directory they are the same in every
+    # clone and worktree, so ccache serves a second checkout too.
+    env = os.environ | {"KBUILD_BUILD_USER": "workbench", "KBUILD_BUILD_HOST": "workbench",
+                        "CCACHE_BASEDIR": os.environ.get("CCACHE_BASEDIR",
+                                                         str(tree.path.parent))}
     stats_path = build_dir / "wb-build-stats.json"
     expected = _read_stats(build_dir).get("steps")
     # Until this build succeeds, the objects may match no commit (a failed or
