@@ -40,6 +40,16 @@ def working_kvm(data: Path) -> ProbeBoot:
     return ProbeBoot("kvm", tcg.chunks, tcg.exit_status, tcg.seconds)
 
 
+def working_kvm_host(data: Path, tmp_path: Path) -> Path:
+    """Probe boots of a host whose KVM works: the captured TCG boot of the
+    image (its real output and timing) stands for the KVM boot."""
+    record = json.loads((data / "golden" / SILENT).read_text())
+    record["boots"]["kvm"] = record["boots"]["tcg"] | {"accel": "kvm"}
+    path = tmp_path / "working.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
 @pytest.fixture
 def fake_host(tmp_path: Path, monkeypatch, data: Path):
     """QEMU replaced by the replay of a captured host; /dev/kvm present."""
@@ -142,11 +152,7 @@ def test_requested_kvm_where_it_is_unusable_is_an_error(fake_host, tmp_path: Pat
 
 
 def test_fall_back_holds_for_later_commands(fake_host, tmp_path: Path, data: Path):
-    working = tmp_path / "working.json"
-    record = json.loads((data / "golden" / SILENT).read_text())
-    record["boots"]["kvm"] = record["boots"]["tcg"] | {"accel": "kvm"}
-    working.write_text(json.dumps(record))
-    fake_host(working)
+    fake_host(working_kvm_host(data, tmp_path))
     cache = tmp_path / "accel.json"
     accelerator = Accelerator(cache)
     assert accelerator.choose(tmp_path / "bzImage").name == "kvm"
@@ -204,11 +210,7 @@ def fake_boots(tmp_path: Path, data: Path, fake_host):
 def test_wb_run_falls_back_to_tcg_when_the_kvm_boot_is_silent(tmp_path: Path, data: Path,
                                                                fake_boots, fake_host):
     calls, env = fake_boots
-    working = tmp_path / "working.json"
-    record = json.loads((data / "golden" / SILENT).read_text())
-    record["boots"]["kvm"] = record["boots"]["tcg"] | {"accel": "kvm"}
-    working.write_text(json.dumps(record))
-    fake_host(working)  # the probe passes: the kernel printed under KVM
+    fake_host(working_kvm_host(data, tmp_path))  # the probe passes: the kernel printed
     status, err, run = wb_run(tmp_path, env=env)
     assert status == 0, err
     assert ["--disable-kvm" in line for line in calls.read_text().splitlines()] == [False, True]
@@ -256,11 +258,7 @@ def test_kvm_clock_benchmark_refuses_a_boot_that_fell_back_to_tcg(tmp_path: Path
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr("workbench.boot.KVM_SILENCE_SECONDS", 2.0)
-    working = tmp_path / "working.json"
-    record = json.loads((data / "golden" / SILENT).read_text())
-    record["boots"]["kvm"] = record["boots"]["tcg"] | {"accel": "kvm"}
-    working.write_text(json.dumps(record))
-    fake_host(working)
+    fake_host(working_kvm_host(data, tmp_path))
     image = tmp_path / "work/build/patched/arch/x86/boot/bzImage"
     accelerator = Accelerator(tmp_path / "accel.json")
     assert bench.clock_mode(None, accelerator.choose(image)) == "kvm"
