@@ -17,6 +17,9 @@ PACKAGES=(
 	e2fsprogs xfsprogs btrfs-progs
 	# wb series: checkpatch.pl runs scripts/spdxcheck.py on new files
 	python3-ply python3-git
+	# the test suite: shellcheck on ci/wb-job.sh and (through actionlint) on
+	# the GitHub workflow's scripts
+	shellcheck
 	"$@"
 )
 
