@@ -165,7 +165,7 @@ def test_fall_back_holds_for_later_commands(fake_host, tmp_path: Path, data: Pat
 
 def test_requested_accel_option_environment_default(monkeypatch):
     monkeypatch.delenv("WB_ACCEL", raising=False)
-    assert requested_accel(None) == ("auto", "WB_ACCEL=auto")
+    assert requested_accel(None) == ("auto", "the default")
     monkeypatch.setenv("WB_ACCEL", "tcg")
     assert requested_accel(None) == ("tcg", "WB_ACCEL=tcg")
     assert requested_accel("kvm") == ("kvm", "--accel kvm")

@@ -158,7 +158,9 @@ def requested_accel(option: str | None) -> tuple[str, str]:
     """The accelerator asked for (--accel, else $WB_ACCEL, else auto) and by what."""
     if option is not None:
         return option, f"--accel {option}"
-    value = os.environ.get("WB_ACCEL", "").strip() or "auto"
+    value = os.environ.get("WB_ACCEL", "").strip()
+    if not value:
+        return "auto", "the default"
     if value not in CHOICES:
         raise WorkbenchError(f"WB_ACCEL={value!r} is not one of {', '.join(CHOICES)}")
     return value, f"WB_ACCEL={value}"
