@@ -266,3 +266,15 @@ def test_kvm_clock_benchmark_refuses_a_boot_that_fell_back_to_tcg(tmp_path: Path
         bench.run_rounds({"patched": image}, tmp_path / "splice_perf", bench.QUICK, "kvm",
                          tmp_path / "bench", accelerator, timeout=30)
     assert accelerator.current.name == "tcg"
+
+
+def test_icount_boots_are_tcg_and_recorded_as_such(fake_host, tmp_path: Path, data: Path):
+    """QEMU's -icount needs TCG, also on a host whose KVM works; the run
+    records what the boots used, not what the probe would have chosen."""
+    calls = fake_host(working_kvm_host(data, tmp_path))
+    recorded: list[Accel] = []
+    accelerator = Accelerator(tmp_path / "accel.json", on_choice=recorded.append)
+    pinned = accelerator.pinned_to_tcg("clock mode icount")
+    assert pinned.choose(tmp_path / "bzImage") == Accel("tcg", "requested (clock mode icount)")
+    assert recorded == [Accel("tcg", "requested (clock mode icount)")]
+    assert probes(calls) == []

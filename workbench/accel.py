@@ -197,6 +197,11 @@ class Accelerator:
         assert self._current is not None
         return self._current
 
+    def pinned_to_tcg(self, why: str) -> "Accelerator":
+        """TCG for boots that need it (QEMU's -icount), reported as this one's
+        choices are."""
+        return Accelerator(None, "tcg", why, self._on_choice)
+
     def refuse_early(self) -> None:
         """With --accel kvm, fail before hours of builds when it is already
         known that KVM is unusable on this host boot."""

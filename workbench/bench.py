@@ -119,7 +119,7 @@ def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: st
     samples = []
     if mode != "kvm":
         # QEMU's -icount runs under TCG only; a tcg clock is TCG by definition.
-        accelerator = Accelerator(None, "tcg", asked_by=f"clock mode {mode}")
+        accelerator = accelerator.pinned_to_tcg(f"clock mode {mode}")
     opts = ICOUNT_OPTS if mode == "icount" else ()
     cpus = 1 if mode == "icount" else 2
     for round_no, kernel in boot_order(plan.rounds, tuple(images)):

@@ -50,10 +50,9 @@ class Pipeline:
         """``keep_checkout``: a user's tree set up earlier stays, rather than
         the default source replacing it (`wb tree --tree X` then `wb all`)."""
         with self.timer.phase("tree"):
-            kept = user_tree(self.ws) if keep_checkout and checkout is None else None
             if checkout is not None:
                 tree = tree_from_checkout(self.ws, checkout, base)
-            elif kept is not None:
+            elif keep_checkout and (kept := user_tree(self.ws)) is not None:
                 log.info(f"using the tree `wb tree --tree` set up: {kept.origin}")
                 tree = kept
             else:
