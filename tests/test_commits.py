@@ -16,6 +16,7 @@ from workbench.status import Status
 
 GOLDEN = Path(__file__).parent / "data" / "golden"
 BUILD_TREE = Path("/tmp/wt")
+BUILD_DIR = Path("/tmp/wtbuild")  # where make built it (build-warning.log)
 
 
 def test_checkpatch_report_of_a_bad_commit():
@@ -39,23 +40,36 @@ def test_checkpatch_output_without_a_total_is_an_error():
 
 
 def test_compiler_warnings_are_keyed_by_tree_relative_file_without_line_numbers():
-    warnings = compiler_warnings((GOLDEN / "build-warning.log").read_text(), BUILD_TREE)
+    warnings = compiler_warnings((GOLDEN / "build-warning.log").read_text(), BUILD_TREE,
+                                 BUILD_DIR)
     assert warnings == {"fs/splice.c": {"unused variable ‘unused_in_test’ [-Wunused-variable]"}}
+
+
+def test_warnings_named_relative_to_the_build_directory_are_found():
+    """With CCACHE_BASEDIR ccache hands the compiler paths relative to the
+    build directory (a real wb series build log of a commit that adds an
+    unused variable)."""
+    log_text = (GOLDEN / "build-warning-relative.log").read_text()
+    tree, build_dir = Path("/tmp/ci-clone/work/linux"), Path("/tmp/ci-clone/work/build/series")
+    assert compiler_warnings(log_text, tree, build_dir) == {
+        "fs/splice.c": {"unused variable ‘wb_unused’ [-Wunused-variable]"}}
+    assert WarningLedger().new_in(log_text, tree, build_dir, ("fs/splice.c",)) == (
+        "fs/splice.c: unused variable ‘wb_unused’ [-Wunused-variable]",)
 
 
 def test_ledger_reports_a_warning_once_and_only_in_touched_files():
     log_text = (GOLDEN / "build-warning.log").read_text()
     ledger = WarningLedger()
-    assert ledger.new_in(log_text, BUILD_TREE, ("fs/pipe.c",)) == ()
+    assert ledger.new_in(log_text, BUILD_TREE, BUILD_DIR, ("fs/pipe.c",)) == ()
     # Recorded although the commit did not touch it: the file had it before.
-    assert ledger.new_in(log_text, BUILD_TREE, ("fs/splice.c",)) == ()
+    assert ledger.new_in(log_text, BUILD_TREE, BUILD_DIR, ("fs/splice.c",)) == ()
 
     fresh = WarningLedger()
-    assert fresh.new_in(log_text, BUILD_TREE, ("fs/splice.c",)) == (
+    assert fresh.new_in(log_text, BUILD_TREE, BUILD_DIR, ("fs/splice.c",)) == (
         "fs/splice.c: unused variable ‘unused_in_test’ [-Wunused-variable]",)
     # A later commit that fixes the warning and one that brings it back.
-    assert fresh.new_in("  CC      fs/splice.o\n", BUILD_TREE, ("fs/splice.c",)) == ()
-    assert len(fresh.new_in(log_text, BUILD_TREE, ("fs/splice.c",))) == 1
+    assert fresh.new_in("  CC      fs/splice.o\n", BUILD_TREE, BUILD_DIR, ("fs/splice.c",)) == ()
+    assert len(fresh.new_in(log_text, BUILD_TREE, BUILD_DIR, ("fs/splice.c",))) == 1
     assert WarningLedger.from_json(fresh.to_json()).known == fresh.known
 
 

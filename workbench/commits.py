@@ -7,6 +7,7 @@ compiler warnings in the files it touches with those before it, run
 The first commit that fails is named with its reason.
 """
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,16 +66,19 @@ def run_checkpatch(tree: Path, commit: str, patch_path: Path,
     return parse_checkpatch(proc.stdout)
 
 
-def compiler_warnings(log_text: str, tree: Path) -> dict[str, set[str]]:
+def compiler_warnings(log_text: str, tree: Path, build_dir: Path) -> dict[str, set[str]]:
     """Warnings of a build log by source file (relative to ``tree``).
 
-    Line numbers are left out: a commit that moves code must not make the
-    warnings already there look new.
+    The compiler names a source by the path it was given: absolute in an
+    out-of-tree build, or relative to ``build_dir`` when ccache rewrites it
+    (CCACHE_BASEDIR). Line numbers are left out: a commit that moves code
+    must not make the warnings already there look new.
     """
-    prefix = f"{tree.resolve()}/"
+    root = tree.resolve()
     found: dict[str, set[str]] = {}
     for m in _WARNING.finditer(log_text):
-        name = m["file"].removeprefix(prefix)
+        path = Path(os.path.normpath(build_dir / m["file"]))
+        name = str(path.relative_to(root)) if path.is_relative_to(root) else m["file"]
         found.setdefault(name, set()).add(m["text"].strip())
     return found
 
@@ -89,9 +93,10 @@ class WarningLedger:
     """
     known: dict[str, set[str]] = field(default_factory=dict)
 
-    def new_in(self, log_text: str, tree: Path, touched: tuple[str, ...]) -> tuple[str, ...]:
+    def new_in(self, log_text: str, tree: Path, build_dir: Path,
+               touched: tuple[str, ...]) -> tuple[str, ...]:
         """Record a build; return the warnings new in ``touched`` files."""
-        now = compiler_warnings(log_text, tree)
+        now = compiler_warnings(log_text, tree, build_dir)
         new = tuple(f"{name}: {text}" for name in touched
                     for text in sorted(now.get(name, set()) - self.known.get(name, set())))
         for name in set(touched) | set(now):

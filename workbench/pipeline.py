@@ -288,7 +288,7 @@ class Pipeline:
             raise WorkbenchError(f"the base {tree.base_commit[:12]} does not build:\n"
                                  + "\n".join(result.errors), hint=f"log: {result.log}",
                                  status=Status.BUILD_FAILURE)
-        ledger.new_in(text, tree.path, ())
+        ledger.new_in(text, tree.path, build_dir, ())
         ledger_path.write_text(json.dumps(ledger.to_json()) + "\n")
 
         args.suite = "integrity"
@@ -302,7 +302,7 @@ class Pipeline:
             log.info(f"series {index}/{len(series_commits)}: {commit[:12]} {subject}")
             touched = commits.touched_files(tree.path, commit)
             built, text = build(f"series-{index:02d}", commit)
-            new_warnings = ledger.new_in(text, tree.path, touched)
+            new_warnings = ledger.new_in(text, tree.path, build_dir, touched)
             ledger_path.write_text(json.dumps(ledger.to_json()) + "\n")
             checkpatch = commits.run_checkpatch(
                 tree.path, commit, patch_dir / f"{index:04d}.patch", args.checkpatch_ignore)
