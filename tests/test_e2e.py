@@ -493,8 +493,14 @@ def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
     cover = patches[0].read_text()
     assert "[PATCH v1 0/" in cover and "SPLICE_F_STABLE" in cover
     for part in ("Every commit passed.", "| patched | ext4 | stable |", "Clock: **icount**",
-                 "QEMU emulator version", "base-commit: "):
+                 "base-commit: "):
         assert part in cover, part
+    # The environment section: each cited run's accelerator and tool versions,
+    # as that run recorded them.
+    recorded = json.loads((main_job / "run.json").read_text())
+    assert (f"wb all: accelerator {recorded['accel']['name'].upper()} "
+            f"({recorded['accel']['reason']}); QEMU {recorded['tools']['qemu']}, "
+            f"virtme-ng {recorded['tools']['virtme_ng']}") in cover
     assert "${" not in cover
     check = subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=v1,
                            capture_output=True, text=True)
