@@ -12,6 +12,9 @@ import pytest
 from conftest import DATA
 from workbench import bench, evidence
 from workbench.errors import WorkbenchError
+from workbench.records import (AccelRecord, ApplyStage, BenchStage, CommitStage, ConfigStage,
+                               RecordError, RunRecord, TestStage)
+from workbench.status import Status
 from workbench.source import KernelTree
 from workbench.workspace import Workspace
 
@@ -19,45 +22,58 @@ GOLDEN = DATA / "golden"
 HEAD = "a" * 40
 
 
-def make_run(ws: Workspace, name: str, record: dict) -> Path:
+def make_run(ws: Workspace, name: str, record: RunRecord) -> Path:
     path = ws.runs / name
     path.mkdir(parents=True)
-    (path / "run.json").write_text(json.dumps(record))
+    record.save(path / "run.json")
     return path
 
 
 # As `wb all` records them on a host whose QEMU aborts under KVM.
-ACCEL = {"name": "tcg", "reason": "KVM is present but QEMU fails with it within 0.1 s: "
-         "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69"}
+ACCEL = AccelRecord("tcg", "KVM is present but QEMU fails with it within 0.1 s: "
+                    "qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69")
 TOOLS = {"qemu": "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)", "virtme_ng": "1.42"}
 
 
-def all_record(head: str = HEAD, status: str = "PASS", complete: bool = True) -> dict:
-    return {"command": "all", "complete": complete, "status": status, "accel": ACCEL,
-            "tools": TOOLS, "stages": {
-        "apply": {"head": head},
-        "config base": {"sha256": "1" * 64}, "config patched": {"sha256": "2" * 64},
-        "test base": {"counts": {"PASS": 900, "SKIP": 320}, "boot": "PASS"},
-        "test patched": {"counts": {"PASS": 1130, "SKIP": 90}, "boot": "PASS"}}}
+def variant_tested(variant: str, counts: dict[str, int]) -> TestStage:
+    return TestStage(Status.PASS, f"tests-{variant}/junit.xml", f"tests-{variant}/results.json",
+                     counts, Status.PASS, "exit 0", 80.0)
+
+
+def all_record(head: str = HEAD, status: Status = Status.PASS,
+               complete: bool = True) -> RunRecord:
+    return RunRecord("all", [], "2026-11-22T08:00:00", complete, status, {
+        "apply": ApplyStage(Status.PASS, head, [head], ["0001-splice.patch"]),
+        "config base": ConfigStage(Status.PASS, "1" * 64),
+        "config patched": ConfigStage(Status.PASS, "2" * 64),
+        "test base": variant_tested("base", {"PASS": 900, "SKIP": 320}),
+        "test patched": variant_tested("patched", {"PASS": 1130, "SKIP": 90})},
+        accel=ACCEL, tools=TOOLS)
+
+
+def series_record(subjects: list[str]) -> RunRecord:
+    commits = {f"series {i}": CommitStage(Status.PASS, f"{i:040x}", subject, Status.PASS)
+               for i, subject in enumerate(subjects, 1)}
+    return RunRecord("series", [], "2026-11-22T08:10:00", True, Status.PASS,
+                     {"apply": ApplyStage(Status.PASS, HEAD), **commits})
 
 
 @pytest.fixture
-def cited(tmp_path) -> dict:
+def cited(tmp_path: Path) -> dict[str, evidence.CitedRun | None]:
     ws = Workspace(tmp_path / "work")
     all_run = make_run(ws, "20261122-080000-all", all_record())
     for variant in ("base", "patched"):
         (all_run / f"tests-{variant}").mkdir()
         shutil.copy(GOLDEN / f"integrity-{variant}.ktap", all_run / f"tests-{variant}" /
                     "results.ktap")
-    series_run = make_run(ws, "20261122-081000-series", {
-        "command": "series", "complete": True, "status": "PASS", "stages": {
-            "apply": {"head": HEAD},
-            "series 1": {"subject": "splice: add SPLICE_F_STABLE", "status": "PASS"}}})
+    series_run = make_run(ws, "20261122-081000-series",
+                          series_record(["splice: add SPLICE_F_STABLE"]))
     (series_run / "series.md").write_text("| # | commit |\n|---|---|\n| 1 | `abc` |\n")
     recorded = json.loads((GOLDEN / "bench-quick.json").read_text())
-    bench_run = make_run(ws, "20261122-082000-bench", {
-        "command": "bench", "complete": True, "status": "PASS",
-        "stages": {"bench": {"mode": "icount", "patched_commit": HEAD}}})
+    bench_run = make_run(ws, "20261122-082000-bench", RunRecord(
+        "bench", [], "2026-11-22T08:20:00", True, Status.PASS,
+        {"bench": BenchStage(Status.PASS, "icount", {}, "bench/bench.md", HEAD,
+                             "bench/bench.json")}))
     (bench_run / "bench").mkdir()
     bench.write_report(recorded["samples"], bench_run / "bench", "icount", recorded["context"])
     return {c: evidence.cited_run(ws, c, HEAD) for c in evidence.CITED}
@@ -76,20 +92,20 @@ def test_newest_finished_run_of_the_series_head_is_cited(cited, tmp_path):
     make_run(ws, "20261122-091000-all", all_record(head="b" * 40))
     assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-080000-all"
     # A newer failure of the same head is cited, not hidden behind the pass.
-    make_run(ws, "20261122-092000-all", all_record(status="FAIL"))
+    make_run(ws, "20261122-092000-all", all_record(status=Status.FAIL))
     assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-092000-all"
     # Nothing finished on this head: the newest finished run, to be named stale.
     assert evidence.cited_run(ws, "all", "c" * 40).path.name == "20261122-092000-all"
 
 
-def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path):
+def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path: Path):
     ws = Workspace(tmp_path / "work")
     failing = evidence.CitedRun("all", make_run(ws, "20261122-080000-all",
-                                                all_record(status="FAIL")), all_record(
-                                                    status="FAIL"))
+                                                all_record(status=Status.FAIL)),
+                                all_record(status=Status.FAIL))
     stale = evidence.CitedRun("series", ws.runs / "x-series", all_record(head="b" * 40))
-    incomplete = evidence.CitedRun("bench", ws.runs / "y-bench",
-                                   {"complete": False, "incomplete_reason": "interrupted"})
+    incomplete = evidence.CitedRun("bench", ws.runs / "y-bench", RunRecord(
+        "bench", [], "2026-11-22T08:00:00", incomplete_reason="interrupted"))
     found = evidence.problems({"all": failing, "series": stale, "bench": incomplete}, HEAD)
     assert found == [
         "the `wb all` run 20261122-080000-all ended FAIL",
@@ -97,6 +113,26 @@ def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path):
         "the `wb bench` run y-bench is incomplete: interrupted"]
     assert evidence.problems({}, HEAD)[0] == ("no `wb all` run in this work directory: "
                                               "run `wb all`")
+
+
+def test_per_commit_results_keep_the_order_of_the_series(tmp_path: Path):
+    """"series 10" sorts before "series 2" as a string; the series order is by number."""
+    ws = Workspace(tmp_path / "work")
+    subjects = [f"patch {i}" for i in range(1, 12)]
+    make_run(ws, "20261122-081000-series", series_record(subjects))
+    cited = {"series": evidence.cited_run(ws, "series", HEAD)}
+    assert [s["subject"] for s in evidence.figures(cited)["series"]] == subjects
+
+
+def test_a_record_of_another_layout_is_refused_by_name(tmp_path: Path):
+    ws = Workspace(tmp_path / "work")
+    path = make_run(ws, "20261122-081000-series", series_record(["patch 1"]))
+    record = json.loads((path / "run.json").read_text())
+    record["stages"]["series 1"]["checkpatch"] = "clean"
+    (path / "run.json").write_text(json.dumps(record))
+    with pytest.raises(RecordError, match=r"run 20261122-081000-series: .*stage 'series 1': "
+                                          r"checkpatch: expected an object"):
+        evidence.cited_run(ws, "series", HEAD)
 
 
 def test_cover_letter_template_is_filled_with_the_results(cited):
@@ -171,7 +207,7 @@ def test_format_patch_cover_letter_and_manifest(tmp_path):
 
 def test_environment_names_each_cited_runs_accelerator_and_tools(cited):
     text = evidence.environment(cited)
-    assert (f"wb all: accelerator TCG ({ACCEL['reason']}); QEMU {TOOLS['qemu']}, "
+    assert (f"wb all: accelerator TCG ({ACCEL.reason}); QEMU {TOOLS['qemu']}, "
             f"virtme-ng 1.42") in text
     # A run from before runs recorded them says so rather than guessing.
     assert "wb series: accelerator not recorded" in text and "QEMU unknown" in text

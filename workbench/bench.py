@@ -181,7 +181,7 @@ def time_base(mode: str) -> str:
     return "icount guest CPU time" if mode == "icount" else f"{mode} wall clock"
 
 
-def throughput(samples: list[dict], **where) -> list[float]:
+def throughput(samples: list[dict], **where: str | int) -> list[float]:
     """MiB per second for the samples matching ``where``."""
     return [s["bytes"] / MIB / sample_seconds(s) for s in samples
             if all(s[k] == v for k, v in where.items())]

@@ -145,8 +145,8 @@ def classify(console: str, vng_status: int | None, timed_out: bool,
     if reports:
         return Status.OOPS, reports[0].headline, reports
     if _BOOT_BANNER not in console:
-        last = console.strip().splitlines()[-1:] or ["no output"]
-        return Status.INFRA, f"the kernel never started: {last[0]}", reports
+        final = console.strip().splitlines()[-1:] or ["no output"]
+        return Status.INFRA, f"the kernel never started: {final[0]}", reports
     exit_code = guest_exit_code(console, vng_status)
     if exit_code is None:
         return (Status.INFRA, f"the guest stopped before the command finished (QEMU killed or "
@@ -216,7 +216,11 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
                     continue
                 if first_test is None:
                     first_test = round(time.monotonic() - start, 1)
-                log.info(f"  guest: running {child.match.group(1).decode(errors='replace')}")
+                assert isinstance(child.match, re.Match)
+                program = child.match.group(1)  # bytes: the child has no encoding
+                if isinstance(program, bytes):
+                    program = program.decode(errors="replace")
+                log.info(f"  guest: running {program}")
         except pexpect.TIMEOUT:
             timed_out = True
             # Expect's own timeout ends a hair early: allow for it.
@@ -246,7 +250,7 @@ def _last_guest_line(console: str) -> str:
 
 def _kill_group(child: pexpect.spawn) -> None:
     """End vng and the QEMU it started, so no stray process stays behind."""
-    if child.isalive():
+    if child.isalive() and child.pid is not None:
         try:
             os.killpg(child.pid, signal.SIGKILL)
         except ProcessLookupError:

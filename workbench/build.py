@@ -131,6 +131,7 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
         out.write(f"$ {' '.join(cmd)}\n")
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace")
+        assert proc.stdout is not None  # stdout=PIPE
         try:
             for line in proc.stdout:
                 out.write(line)

@@ -5,24 +5,37 @@ import signal
 import sys
 from pathlib import Path
 
-from workbench import __version__, log, pipeline
+from collections.abc import Callable
+from typing import Any
+
+from workbench import __version__, log
 from workbench.accel import CHOICES as ACCEL_CHOICES
+from workbench.commands import run_command
+from workbench.commands.bench import BenchOptions, bench_command
+from workbench.commands.evidence import EvidenceOptions, evidence_command
+from workbench.commands.junit_merge import JunitMergeOptions, junit_merge_command
+from workbench.commands.prepare import (ApplyOptions, BuildOptions, ConfigChoice, ConfigOptions,
+                                        TreeChoice, TreeOptions, apply_command, build_command,
+                                        config_command, tree_command)
+from workbench.commands.run import RunOptions, run_command as run_exec_command
+from workbench.commands.series import SeriesOptions, series_command
+from workbench.commands.test import AllOptions, TestOptions, all_command, test_command
 from workbench.errors import WorkbenchError
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
-from workbench.guest_tests import FILESYSTEMS, SUITES
+from workbench.guest_tests import FILESYSTEMS, SUITES, TestSelection
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_TARBALL
-from workbench.workspace import VARIANTS
+from workbench.workspace import DEFAULT_WORKDIR, PATCHES_DIR, VARIANTS
 
 DESCRIPTION = """\
 Kernel patch workbench: kernel tree -> patch series -> config -> build -> boot
 (virtme-ng, QEMU) -> in-guest tests -> KTAP -> JUnit/JSON.
 
 State lives in the work directory (--workdir, $WB_WORKDIR; default: work/ in
-the workbench's checkout, ./work when it is installed as a package):
-the kernel tree in linux/, builds in build/<variant>/, and every run in its
-own runs/<date>-<command>/ directory (runs/latest points at the newest).
-"""
+the workbench's checkout, ./work when it is installed as a package; here
+%s): the kernel tree in linux/, builds in build/<variant>/, and every run
+in its own runs/<date>-<command>/ directory (runs/latest points at the newest).
+""" % DEFAULT_WORKDIR
 
 EPILOG = """\
 exit status: 0 pass, 1 test failure, 2 bad input or a failed step, 3 kernel
@@ -63,6 +76,20 @@ def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
                         "or auto)")
 
 
+def _add_fs(p: argparse.ArgumentParser, what: str, default: str) -> None:
+    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
+                   help=f"filesystem {what}; repeatable (default: {default})")
+
+
+def _add_jobs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+
+
+def _add_patches(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--patches", type=Path, default=PATCHES_DIR,
+                   help="directory with the series file (default: patches/)")
+
+
 def _add_tests(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=(*SUITES, "all"), default="all",
                    help="smoke: kernel_tests/ smoke test per filesystem; integrity: "
@@ -74,22 +101,34 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None,
                    help="seed of the integrity suite's random tests; the run records it, "
                         "so a seed from an earlier run replays it (default: random)")
-    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
-                   help=f"filesystem to run the per-filesystem tests on; repeatable "
-                        f"(default: {' '.join(FILESYSTEMS)})")
+    _add_fs(p, "to run the per-filesystem tests on", " ".join(FILESYSTEMS))
     p.add_argument("--program", action="append", type=Path, default=[],
                    help="run this KTAP-emitting program (on each --fs) instead of the suites; "
                         "repeatable")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR, else work/ "
-                        "of the checkout wb runs from, else ./work)")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+def _selection(args: argparse.Namespace, suite: str | None = None,
+               filesystems: tuple[str, ...] = FILESYSTEMS) -> TestSelection:
+    return TestSelection(suite=suite or args.suite,
+                         filesystems=tuple(args.filesystems or filesystems),
+                         programs=tuple(getattr(args, "program", ())), seed=args.seed,
+                         case_filter=args.filter)
+
+
+def _config(args: argparse.Namespace) -> ConfigChoice:
+    return ConfigChoice(args.base_target, tuple(args.fragments or DEFAULT_FRAGMENTS))
+
+
+def _variants(args: argparse.Namespace) -> tuple[str, ...]:
+    return (args.variant,) if args.variant else VARIANTS
+
+
+# Each command's parser sets `command`: what runs, with options made from the arguments.
+Command = Callable[[argparse.Namespace], tuple[Callable[..., Any], Any]]
+
+
+def _tree_parser(sub: Any) -> None:
     p = sub.add_parser("tree", help="set up the kernel git tree and record its base commit",
                        description="Set up work/linux: Debian's linux-source-6.12 unpacked "
                        "into a git repo whose first commit is the pristine source (tag "
@@ -101,15 +140,22 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"kernel source tarball (default: {DEFAULT_TARBALL})")
     p.add_argument("--base", default="HEAD",
                    help="with --tree: the commit the series applies to (default: HEAD)")
+    p.set_defaults(command=lambda a: (tree_command, TreeOptions(
+        workdir=a.workdir, tree=TreeChoice(a.tree, a.base, a.tarball))))
 
+
+def _apply_parser(sub: Any) -> None:
     p = sub.add_parser("apply", help="apply patches/ on top of the base with git am",
                        description="Apply the patches listed in patches/series with git am, "
                        "one commit per patch, on branch wb/patched. If a patch does not "
                        "apply, names it and the failed file:line, and leaves the tree at "
                        "the base. Writes apply.log and run.json in the run directory.")
-    p.add_argument("--patches", type=Path, help="directory with the series file "
-                   "(default: patches/)")
+    _add_patches(p)
+    p.set_defaults(command=lambda a: (apply_command, ApplyOptions(workdir=a.workdir,
+                                                                  patches=a.patches)))
 
+
+def _config_parser(sub: Any) -> None:
     p = sub.add_parser("config", help="make and check a .config from a target + fragments",
                        description="Make build/<variant>/.config: the base target "
                        "(tinyconfig) plus fragments merged with merge_config.sh, then "
@@ -118,16 +164,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_variant(p, default=None)
     _add_config(p)
     _add_debug(p)
+    p.set_defaults(command=lambda a: (config_command, ConfigOptions(
+        workdir=a.workdir, debug=a.debug, variants=_variants(a), config=_config(a))))
 
+
+def _build_parser(sub: Any) -> None:
     p = sub.add_parser("build", help="build kernel variants out of tree (O=)",
                        description="Build bzImage for each variant in its own "
                        "build/<variant>/ directory with make -j$(nproc) (ccache when "
                        "installed). The full log is kept in the run directory; on failure "
                        "the first compiler errors are shown (BUILD_FAILURE).")
     _add_variant(p, default=None)
-    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+    _add_jobs(p)
     _add_debug(p)
+    p.set_defaults(command=lambda a: (build_command, BuildOptions(
+        workdir=a.workdir, debug=a.debug, variants=_variants(a), jobs=a.jobs)))
 
+
+def _run_parser(sub: Any) -> None:
     p = sub.add_parser("run", help="boot a built kernel and run one command in the guest",
                        description="Boot build/<variant>/ with virtme-ng (TCG when KVM is "
                        "unusable), run the command, save console.log, and classify: PASS, "
@@ -137,7 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_debug(p)
     p.add_argument("--exec", dest="exec_command", required=True, metavar="COMMAND",
                    help="shell command to run in the guest")
+    p.set_defaults(command=lambda a: (run_exec_command, RunOptions(
+        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        variant=a.variant, command=a.exec_command)))
 
+
+def _test_parser(sub: Any) -> None:
     p = sub.add_parser("test", help="run the in-guest tests on a variant -> JUnit + JSON",
                        description="Build kernel_tests/ and the tree's splice kselftests, "
                        "boot the variant once, run them, parse their KTAP and write "
@@ -146,7 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_boot(p, timeout=1200)
     _add_tests(p)
     _add_debug(p)
+    p.set_defaults(command=lambda a: (test_command, TestOptions(
+        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        variant=a.variant, selection=_selection(a))))
 
+
+def _bench_parser(sub: Any) -> None:
     p = sub.add_parser("bench", help="performance of base vs patched: tables, plots, JSON",
                        description="Boot base and patched kernels in turn (A B A B, one "
                        "boot each per round), run kernel_tests/splice_perf on each "
@@ -161,15 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="icount: QEMU -icount, deterministic guest time (default without "
                         "KVM); kvm: wall clock under KVM (default with KVM); tcg: wall clock "
                         "under emulation, noise, only on request")
-    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
-                   help="filesystem to measure on; repeatable (default: ext4 xfs btrfs tmpfs; "
-                        "--quick: ext4 tmpfs)")
+    _add_fs(p, "to measure on", "ext4 xfs btrfs tmpfs; --quick: ext4 tmpfs")
     p.add_argument("--rounds", type=int, help="A B rounds (default: 2)")
     p.add_argument("--reps", type=int, help="repetitions per boot (default: 3)")
     p.add_argument("--check-targets", action="store_true",
                    help="exit 1 when a target ratio is missed")
     _add_boot(p, timeout=3600)
+    p.set_defaults(command=lambda a: (bench_command, BenchOptions(
+        workdir=a.workdir, accel=a.accel, timeout=a.timeout, quick=a.quick, clock=a.clock,
+        filesystems=tuple(a.filesystems or ()), rounds=a.rounds, reps=a.reps,
+        check_targets=a.check_targets)))
 
+
+def _series_parser(sub: Any) -> None:
     p = sub.add_parser("series", help="every commit of the series: build, warnings, "
                        "checkpatch, boot, integrity subset",
                        description="Apply patches/, then for each commit in order: build it "
@@ -181,9 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "patches and checkpatch reports under series/, and per-commit JUnit.")
     _add_config(p)
     _add_boot(p, timeout=1200)
-    p.add_argument("--fs", action="append", dest="filesystems", choices=FILESYSTEMS,
-                   help="filesystem for the integrity subset; repeatable (default: "
-                        f"{' '.join(SUBSET_FILESYSTEMS)})")
+    _add_fs(p, "for the integrity subset", " ".join(SUBSET_FILESYSTEMS))
     p.add_argument("--filter", metavar="SUBSTRING",
                    help="run only the integrity cases whose name contains SUBSTRING")
     p.add_argument("--seed", type=int, default=None,
@@ -193,11 +259,15 @@ def build_parser() -> argparse.ArgumentParser:
                    type=lambda text: tuple(t for t in text.split(",") if t),
                    help="checkpatch message types not to count, comma-separated (default: "
                         f"{','.join(DEFAULT_CHECKPATCH_IGNORE)}; '' counts every type)")
-    p.add_argument("--patches", type=Path, help="directory with the series file "
-                   "(default: patches/)")
-    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
-    p.set_defaults(program=[])
+    _add_patches(p)
+    _add_jobs(p)
+    p.set_defaults(command=lambda a: (series_command, SeriesOptions(
+        workdir=a.workdir, accel=a.accel, timeout=a.timeout, patches=a.patches,
+        config=_config(a), selection=_selection(a, "integrity", SUBSET_FILESYSTEMS),
+        checkpatch_ignore=a.checkpatch_ignore, jobs=a.jobs)))
 
+
+def _evidence_parser(sub: Any) -> None:
     p = sub.add_parser("evidence", help="format-patch + cover letter with the results, "
                        "artefacts, manifest",
                        description="Write evidence/vN/: git format-patch --cover-letter -v N "
@@ -216,7 +286,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="write the evidence even from missing, incomplete or failing runs "
                         "(the cover letter lists them)")
+    p.set_defaults(command=lambda a: (evidence_command, EvidenceOptions(
+        workdir=a.workdir, version=a.version, out=a.out, force=a.force)))
 
+
+def _junit_merge_parser(sub: Any) -> None:
     p = sub.add_parser("junit-merge", help="merge JUnit reports (CI jobs) into one",
                        description="Merge junit.xml files, e.g. the artefacts of a CI matrix, "
                        "into one report. Each suite's name is prefixed with a label made of "
@@ -225,7 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
                        "the merged report has failures or errors.")
     p.add_argument("reports", nargs="+", type=Path, help="JUnit XML files")
     p.add_argument("--out", type=Path, required=True, help="the merged report to write")
+    p.set_defaults(command=lambda a: (junit_merge_command, JunitMergeOptions(
+        tuple(a.reports), a.out)))
 
+
+def _all_parser(sub: Any) -> None:
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
                        description="Everything on the kernel tree (--tree; else the "
@@ -237,11 +315,29 @@ def build_parser() -> argparse.ArgumentParser:
                        "(tree, unchanged builds) are not redone.")
     p.add_argument("--tree", type=Path, help="an existing kernel git checkout to use")
     p.add_argument("--base", default="HEAD", help="with --tree: base commit (default: HEAD)")
+    _add_patches(p)
     _add_config(p)
     _add_boot(p, timeout=1200)
     _add_tests(p)
     _add_debug(p)
-    p.add_argument("--jobs", "-j", type=int, help="make -j (default: number of CPUs)")
+    _add_jobs(p)
+    p.set_defaults(command=lambda a: (all_command, AllOptions(
+        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        tree=TreeChoice(a.tree, a.base), patches=a.patches, config=_config(a),
+        selection=_selection(a), jobs=a.jobs)))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--workdir", help="work directory (default: $WB_WORKDIR, else work/ "
+                        "of the checkout wb runs from, else ./work)")
+    sub = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
+    for add in (_tree_parser, _apply_parser, _config_parser, _build_parser, _run_parser,
+                _test_parser, _bench_parser, _series_parser, _evidence_parser,
+                _junit_merge_parser, _all_parser):
+        add(sub)
     return parser
 
 
@@ -251,10 +347,11 @@ def main(argv: list[str] | None = None) -> int:
     # or CI cancelling the job would leave QEMU running and the run unmarked.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
+    execute, options = args.command(args)
     try:
-        if args.command == "junit-merge":
-            return pipeline.merge_junit_reports(args.reports, args.out)
-        return pipeline.run_command(args)
+        if isinstance(options, JunitMergeOptions):
+            return junit_merge_command(options)
+        return run_command(args.name, execute, options)
     except WorkbenchError as err:
         print(f"wb: error: {err}", file=sys.stderr)
         if err.hint:

@@ -1,5 +1,10 @@
 """The one exception type the CLI turns into a clear message instead of a traceback."""
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from workbench.status import Status
+
 
 class WorkbenchError(Exception):
     """A failure the user can act on: bad input, a missing tool, a failed stage.
@@ -8,7 +13,8 @@ class WorkbenchError(Exception):
     fix); the CLI prints it under the message.
     """
 
-    def __init__(self, message: str, hint: str | None = None, status=None):
+    def __init__(self, message: str, hint: str | None = None,
+                 status: "Status | None" = None):
         super().__init__(message)
         self.hint = hint
         # A Status when a stage ran and failed (APPLY_FAILURE, BUILD_FAILURE,

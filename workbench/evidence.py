@@ -21,10 +21,13 @@ import shutil
 import string
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench import bench, integrity, ktap
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
+from workbench.records import (ApplyStage, BenchStage, ConfigStage, RecordError, RunRecord,
+                               TestStage)
 from workbench.report import environment_line
 from workbench.source import KernelTree, PATCHED_BRANCH
 from workbench.status import Status
@@ -46,23 +49,24 @@ ARTEFACTS = {
 class CitedRun:
     command: str
     path: Path
-    record: dict
+    record: RunRecord
 
     def tested_head(self) -> str:
         """The commit of the series head this run tested."""
-        stages = self.record.get("stages", {})
         if self.command == "bench":
-            return stages.get("bench", {}).get("patched_commit", "")
-        return stages.get("apply", {}).get("head", "")
+            measured = self.record.stage("bench", BenchStage)
+            return measured.patched_commit if measured else ""
+        applied = self.record.stage("apply", ApplyStage)
+        return applied.head if applied else ""
 
     def problem(self, head: str) -> str:
         """Why this run cannot back a submission of ``head`` ("" when it can)."""
-        if not self.record.get("complete"):
-            reason = self.record.get("incomplete_reason", "it did not finish")
+        if not self.record.complete:
+            reason = self.record.incomplete_reason or "it did not finish"
             return f"the `wb {self.command}` run {self.path.name} is incomplete: {reason}"
-        if self.record.get("status") != Status.PASS.value:
-            return (f"the `wb {self.command}` run {self.path.name} ended "
-                    f"{self.record.get('status')}")
+        if self.record.status is not Status.PASS:
+            ended = self.record.status.value if self.record.status else "without a status"
+            return f"the `wb {self.command}` run {self.path.name} ended {ended}"
         if self.tested_head() != head:
             return (f"the `wb {self.command}` run {self.path.name} tested "
                     f"{self.tested_head()[:12] or 'another series'}, the series is now "
@@ -82,9 +86,18 @@ def cited_run(ws: Workspace, command: str, head: str) -> CitedRun | None:
     pattern = re.compile(rf"^\d{{8}}-\d{{6}}-{command}(\.\d+)?$")
     names = sorted((p.name for p in ws.runs.glob(f"*-{command}*") if pattern.match(p.name)),
                    reverse=True)
-    runs = [CitedRun(command, ws.runs / name, record) for name in names
-            if (record := ws.read_json(ws.runs / name / "run.json")) is not None]
-    finished = [r for r in runs if r.record.get("complete")]
+    runs = []
+    for name in names:
+        path = ws.runs / name / "run.json"
+        if not path.exists():
+            continue
+        try:
+            runs.append(CitedRun(command, ws.runs / name, RunRecord.read(path)))
+        except RecordError as err:
+            raise RecordError(f"cannot read the `wb {command}` run {name}: {err}",
+                              hint=f"move {ws.runs / name} out of {ws.runs} to pass it "
+                                   "over") from None
+    finished = [r for r in runs if r.record.complete]
     of_head = [r for r in finished if r.tested_head() == head]
     return next(iter(of_head or finished or runs), None)
 
@@ -116,9 +129,9 @@ def perf_table(bench_run: CitedRun) -> str:
     return text.split("\nFigures", 1)[0].rstrip()
 
 
-def test_counts(all_run: CitedRun) -> dict[str, dict]:
-    stages = all_run.record.get("stages", {})
-    return {v: stages.get(f"test {v}", {}).get("counts", {}) for v in VARIANTS}
+def test_counts(all_run: CitedRun) -> dict[str, dict[str, int]]:
+    tested = {v: all_run.record.stage(f"test {v}", TestStage) for v in VARIANTS}
+    return {v: stage.counts if stage else {} for v, stage in tested.items()}
 
 
 def environment(cited: dict[str, CitedRun | None]) -> str:
@@ -128,29 +141,27 @@ def environment(cited: dict[str, CitedRun | None]) -> str:
     for command, cited_run in cited.items():
         if cited_run is not None:
             lines.append(f"  wb {command}: {environment_line(cited_run.record)}")
-    bench_mode = cited["bench"].record["stages"].get("bench", {}).get("mode") if cited.get(
-        "bench") else None
+    bench_run = cited.get("bench")
+    measured = bench_run.record.stage("bench", BenchStage) if bench_run else None
     lines += [f"  compiler: {gcc[0] if gcc else 'unknown'}",
               f"  host: {platform.platform()}, {bench.host_cpu()}"]
-    if bench_mode:
-        lines.append(f"  performance clock: {bench_mode}")
+    if measured:
+        lines.append(f"  performance clock: {measured.mode}")
     return "\n".join(lines)
 
 
-def figures(cited: dict[str, CitedRun | None]) -> dict:
+def figures(cited: dict[str, CitedRun | None]) -> dict[str, Any]:
     """What evidence.json keeps for the next revision to compare with."""
-    out: dict = {}
-    if cited.get("all"):
-        out["tests"] = test_counts(cited["all"])
-        out["config_sha256"] = {v: cited["all"].record["stages"].get(f"config {v}", {}).get(
-            "sha256", "") for v in VARIANTS}
-    if cited.get("series"):
-        stages = cited["series"].record["stages"]
-        out["series"] = [{"subject": s.get("subject"), "status": s.get("status"),
-                          "why": s.get("why", "")}
-                         for name, s in sorted(stages.items()) if name.startswith("series ")]
-    if cited.get("bench"):
-        data = json.loads((cited["bench"].path / "bench" / "bench.json").read_text())
+    out: dict[str, Any] = {}
+    if all_run := cited.get("all"):
+        out["tests"] = test_counts(all_run)
+        configured = {v: all_run.record.stage(f"config {v}", ConfigStage) for v in VARIANTS}
+        out["config_sha256"] = {v: c.sha256 if c else "" for v, c in configured.items()}
+    if series_run := cited.get("series"):
+        out["series"] = [{"subject": s.subject, "status": s.status.value, "why": s.why}
+                         for s in series_run.record.commit_stages()]
+    if bench_run := cited.get("bench"):
+        data = json.loads((bench_run.path / "bench" / "bench.json").read_text())
         out["bench"] = {"mode": data["mode"], "ratios": {
             f"{c['target']} {c['fs']} {c['sink']} {c['size']}": round(c["ratio"]["value"], 4)
             for c in data["comparisons"]}}

@@ -8,16 +8,20 @@ runs it in the guest and writes one KTAP document to the run directory,
 which the host shares with the guest read-write.
 """
 
+import secrets
 import shlex
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from workbench import ktap, log
 from workbench.accel import Accelerator
 from workbench.boot import BootRequest, BootResult, boot, tool_versions
+from workbench.build import switch_to
 from workbench.errors import WorkbenchError
 from workbench.proc import run
 from workbench.results import write_results
+from workbench.series import branch_head
+from workbench.source import PATCHED_BRANCH, KernelTree, variant_rev
 from workbench.status import Status
 from workbench.workspace import KERNEL_TESTS_DIR
 
@@ -40,6 +44,27 @@ class PlannedTest:
 
 
 @dataclass(frozen=True)
+class TestSelection:
+    """Which tests a boot runs: a suite (or ``programs`` instead), where, how."""
+    suite: str = "all"  # one of SUITES, or "all"
+    filesystems: tuple[str, ...] = FILESYSTEMS
+    programs: tuple[Path, ...] = ()
+    seed: int | None = None  # the integrity suite's random tests; None: not chosen yet
+    case_filter: str | None = None
+
+    def with_seed(self) -> "TestSelection":
+        """This selection with its seed chosen (at random unless given)."""
+        return self if self.seed is not None else replace(
+            self, seed=secrets.randbelow(2**32))
+
+
+@dataclass(frozen=True)
+class TestPlan:
+    tests: tuple[PlannedTest, ...]
+    commit: str  # the source the programs were built from
+
+
+@dataclass(frozen=True)
 class TestRun:
     variant: str
     status: Status
@@ -47,6 +72,43 @@ class TestRun:
     tree: ktap.TestCase
     junit: Path
     json: Path
+
+
+def tests_source(tree: KernelTree) -> str:
+    """The revision the test programs are built from: the newest source (the
+    series when it was applied), so that new tests also run, and skip, on
+    the base, and both kernels run the same programs."""
+    return PATCHED_BRANCH if branch_head(tree) else variant_rev(tree, "base")
+
+
+def build_test_programs(tree: KernelTree, out_root: Path, log_path: Path) -> tuple[str, Path]:
+    """``kernel_tests/`` built against ``tests_source``: (commit, programs dir)."""
+    commit = switch_to(tree, tests_source(tree), out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    return commit, build_kernel_tests(tree.path, out_root / "kernel_tests", log_path)
+
+
+def plan_tests(tree: KernelTree, selection: TestSelection, out_root: Path,
+               log_path: Path) -> TestPlan:
+    """Build what ``selection`` runs (into ``out_root``) and plan it."""
+    commit = switch_to(tree, tests_source(tree), out_root)
+    out_root.mkdir(parents=True, exist_ok=True)
+    if selection.programs:
+        return TestPlan(tuple(program_plan(list(selection.programs), selection.filesystems)),
+                        commit)
+    plan: list[PlannedTest] = []
+    if selection.suite in ("smoke", "integrity", "all"):
+        tests_dir = build_kernel_tests(tree.path, out_root / "kernel_tests", log_path)
+        if selection.suite in ("smoke", "all"):
+            plan += program_plan([tests_dir / "splice_smoke"], selection.filesystems)
+        if selection.suite in ("integrity", "all"):
+            assert selection.seed is not None, "with_seed() chooses it"
+            plan += program_plan([tests_dir / "splice_integrity"], selection.filesystems,
+                                 integrity_arguments(selection.seed, selection.case_filter))
+    if selection.suite in ("selftests", "all"):
+        install = build_splice_selftests(tree.path, out_root, log_path)
+        plan += selftest_plan(install, selection.filesystems)
+    return TestPlan(tuple(plan), commit)
 
 
 def build_kernel_tests(tree: Path, out_dir: Path, log_path: Path) -> Path:
@@ -99,14 +161,14 @@ def integrity_arguments(seed: int, case_filter: str | None) -> tuple[str, ...]:
     return ("--seed", str(seed), *(("--filter", case_filter) if case_filter else ()))
 
 
-def write_plan(plan: list[PlannedTest], path: Path) -> None:
+def write_plan(plan: list[PlannedTest] | tuple[PlannedTest, ...], path: Path) -> None:
     for test in plan:
         if "\t" in test.command or "\n" in test.command:
             raise WorkbenchError(f"test command for {test.name} contains a tab or newline")
     path.write_text("".join(f"{t.name}\t{t.filesystem}\t{t.command}\n" for t in plan))
 
 
-def run_plan(plan: list[PlannedTest], image: Path, variant: str, out_dir: Path,
+def run_plan(plan: list[PlannedTest] | tuple[PlannedTest, ...], image: Path, variant: str, out_dir: Path,
              accelerator: Accelerator, timeout: float = DEFAULT_TEST_TIMEOUT,
              qemu_opts: tuple[str, ...] = (), properties: dict | None = None,
              cpus: int = 2) -> TestRun:

@@ -102,7 +102,7 @@ def write_matrix(matrix: Matrix, path: Path) -> Path:
 def _verdicts(cells: list[Cell]) -> str:
     if cells and all(c.result == Result.SKIP.value for c in cells):
         return f"SKIP {len(cells)}"
-    counts = Counter()
+    counts: Counter[str] = Counter()
     for c in cells:
         if c.result == Result.SKIP.value:
             counts["SKIP"] += 1

@@ -13,8 +13,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from workbench import log
+from workbench.digest import digest, file_sha256
 from workbench.errors import WorkbenchError
 from workbench.proc import run
+from workbench.status import Status
 from workbench.workspace import CONFIGS_DIR
 
 DEFAULT_BASE_TARGET = "tinyconfig"
@@ -111,3 +113,38 @@ def make_config(tree: Path, build_dir: Path, fragments: tuple[str, ...] = DEFAUL
                  "(see `make menuconfig` help for each option) or drop the option")
     return KernelConfig(config_path, hashlib.sha256(text.encode()).hexdigest(),
                         base_target, tuple(fragments))
+
+
+def configure(tree: Path, build_dir: Path, commit: str, fragments: tuple[str, ...],
+              base_target: str, make_vars: tuple[str, ...], log_path: Path) -> KernelConfig:
+    """``make_config`` unless ``build_dir`` holds the .config that the same
+    commit, base target and fragment contents made last time (its record,
+    wb-config.json, says so): an unchanged config keeps the build's objects.
+    An unknown fragment is bad input; a config that make or the option check
+    refuses is a CONFIG_FAILURE."""
+    record = build_dir / "wb-config.json"
+    key = digest([commit, base_target, *(fragment_path(f).read_bytes() for f in fragments)])
+    try:
+        previous = json.loads(record.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        previous = {}
+    if previous.get("inputs") == key and file_sha256(build_dir / ".config") == previous.get(
+            "sha256"):
+        log.info(f"config: unchanged inputs, keeping {build_dir}/.config")
+        return KernelConfig(build_dir / ".config", previous["sha256"], base_target,
+                            tuple(fragments))
+    try:
+        cfg = make_config(tree, build_dir, fragments, base_target, make_vars, log_path)
+    except WorkbenchError as err:
+        err.status = err.status or Status.CONFIG_FAILURE
+        raise
+    cfg.save(record, inputs=key)
+    return cfg
+
+
+def config_sha256(build_dir: Path) -> str:
+    """The sha256 of the .config ``configure`` last made in ``build_dir`` ("" if none)."""
+    try:
+        return str(json.loads((build_dir / "wb-config.json").read_text()).get("sha256", ""))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return ""

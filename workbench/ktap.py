@@ -1,11 +1,11 @@
-"""A lazy KTAP (and kselftest TAP 13) parser producing a tree of test results.
+"""A KTAP (and kselftest TAP 13) parser producing a tree of test results.
 
 Format: Documentation/dev-tools/ktap.rst. A block is a version line, an
 optional plan ``1..N`` and results ``ok N name # DIRECTIVE reason``; a
 subtest's block is indented deeper than its result line, which follows it.
-Lines are consumed one at a time from an iterator, so a console stream can be
-parsed as it arrives and a stream that stops mid-test (crash, panic, timeout)
-still yields everything up to that point, with the missing results marked.
+Lines come from any iterable (a console, a results file); a stream that stops
+mid-test (crash, panic, timeout) still yields everything up to that point,
+with the missing results marked.
 """
 
 import enum
@@ -195,6 +195,7 @@ def _parse_block(stream: _Lines, indent: int, parent: TestCase) -> bool:
 
 def _apply_result(case: TestCase, text: str) -> None:
     m = _RESULT.match(text)
+    assert m is not None, "called for result lines only"
     ok, number, name, raw_directive, reason = m[1] == "ok", m[2], m[3].strip(), m[4], m[5] or ""
     case.number = int(number)
     case.name = case.name or name or f"test {case.number}"

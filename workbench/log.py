@@ -1,6 +1,7 @@
 """Progress messages and per-phase wall-clock timings."""
 
 import contextlib
+from collections.abc import Iterator
 import sys
 import time
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ class PhaseTimer:
     phases: dict[str, float] = field(default_factory=dict)
 
     @contextlib.contextmanager
-    def phase(self, name: str):
+    def phase(self, name: str) -> Iterator[None]:
         info(f"{name} ...")
         start = time.monotonic()
         try:

@@ -4,17 +4,18 @@ from pathlib import Path
 
 from workbench import integrity
 from workbench.guest_tests import TestRun
+from workbench.records import ApplyStage, ConfigStage, RunRecord
 from workbench.source import KernelTree
 
 
-def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[TestRun],
+def write_summary(run_dir: Path, tree: KernelTree, record: RunRecord, results: list[TestRun],
                   timings: dict[str, float]) -> Path:
-    stages = record.get("stages", {})
+    applied = record.stage("apply", ApplyStage)
     lines = [
         f"# Workbench run {run_dir.name}",
         "",
         f"- kernel: {tree.version}, base commit `{tree.base_commit}`",
-        f"- patched head: `{stages.get('apply', {}).get('head', 'n/a')}`",
+        f"- patched head: `{applied.head if applied else 'n/a'}`",
         f"- {environment_line(record)}",
         "",
         "| variant | status | pass | fail | skip | error | config sha256 | boot s | accel |",
@@ -22,7 +23,8 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
     ]
     for r in results:
         c = r.tree.counts()
-        sha = stages.get(f"config {r.variant}", {}).get("sha256", "")[:16]
+        configured = record.stage(f"config {r.variant}", ConfigStage)
+        sha = configured.sha256[:16] if configured else ""
         lines.append(f"| {r.variant} | {r.status.value} | {c['PASS'] + c['XFAIL']} | "
                      f"{c['FAIL']} | {c['SKIP'] + c['TODO']} | {c['ERROR']} | `{sha}` | "
                      f"{r.boot.seconds:.0f} | {r.boot.accel.name} |")
@@ -43,11 +45,10 @@ def write_summary(run_dir: Path, tree: KernelTree, record: dict, results: list[T
     return path
 
 
-def environment_line(record: dict) -> str:
+def environment_line(record: RunRecord) -> str:
     """Which accelerator the boots used and why, and the QEMU and vng versions."""
-    accel = record.get("accel") or {}
-    tools = record.get("tools") or {}
-    used = (f"accelerator {accel['name'].upper()} ({accel['reason']})" if accel
+    accel, tools = record.accel, record.tools
+    used = (f"accelerator {accel.name.upper()} ({accel.reason})" if accel
             else "accelerator not recorded (no boot, or a run from before wb recorded it)")
     return (f"{used}; QEMU {tools.get('qemu', 'unknown')}, "
             f"virtme-ng {tools.get('virtme_ng', 'unknown')}")

@@ -11,8 +11,10 @@ else the program's suite as a ``kernel-<kind>`` case.
 import json
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from junitparser import Error, Failure, JUnitXml, Properties, Property, Skipped
 from junitparser import TestCase as JUnitCase
@@ -83,7 +85,7 @@ def _report_error(message: str, report: KernelReport) -> Error:
 
 
 def _junit_case(name: str, classname: str, case: TestCase, console: SuiteConsole | None,
-                reports: list[KernelReport] = ()):
+                reports: Sequence[KernelReport] = ()) -> JUnitCase:
     jcase = JUnitCase(name, classname)
     if reports:
         # The kernel complained while this case ran: that fails it, whatever
@@ -106,7 +108,7 @@ def _junit_case(name: str, classname: str, case: TestCase, console: SuiteConsole
 
 
 def to_junit(root: TestCase, variant: str, console: str = "",
-             properties: dict[str, str] | None = None) -> JUnitXml:
+             properties: dict[str, str | int | float] | None = None) -> JUnitXml:
     consoles = console_by_suite(console)
     xml = JUnitXml(f"workbench {variant}")
     for top in root.subtests:
@@ -139,7 +141,7 @@ def to_json(root: TestCase, console: str = "") -> dict:
     consoles = console_by_suite(console)
 
     def node(case: TestCase, seg: SuiteConsole | None = None) -> dict:
-        out = {"name": case.name, "result": case.result.value}
+        out: dict[str, Any] = {"name": case.name, "result": case.result.value}
         if case.reason:
             out["reason"] = case.reason
         if seg is not None and (reports := seg.case_reports(case.name)):

@@ -5,11 +5,13 @@ time. A patch that does not apply is named with the file and hunk that failed,
 and the tree is put back at the base: never half applied.
 """
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import log
+from workbench.digest import digest
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
 from workbench.source import BASE_TAG, PATCHED_BRANCH, KernelTree, checkout
@@ -69,7 +71,7 @@ def apply_series(tree: KernelTree, series: Series, log_path: Path | None = None)
     git(tree.path, "checkout", "-q", PATCHED_BRANCH)
     # A previous run killed inside git am leaves its state behind.
     run(["git", "-C", str(tree.path), "am", "--abort"], check=False)
-    commits = []
+    commits: list[str] = []
     for patch in series.patches:
         # Committer date = author date: the same series on the same base gives
         # the same commit hashes, so results from two machines name one head.
@@ -87,3 +89,47 @@ def apply_series(tree: KernelTree, series: Series, log_path: Path | None = None)
     head = git(tree.path, "rev-parse", "HEAD")
     checkout(tree, head)
     return AppliedSeries(Status.PASS, tuple(series.patches), tuple(commits), head=head)
+
+
+def branch_head(tree: KernelTree) -> str | None:
+    """The head of ``wb/patched``; None before the series was ever applied."""
+    try:
+        return git(tree.path, "rev-parse", "--verify", "-q", f"refs/heads/{PATCHED_BRANCH}")
+    except WorkbenchError:
+        return None
+
+
+def apply_once(tree: KernelTree, series: Series, record_path: Path,
+               log_path: Path) -> AppliedSeries:
+    """``apply_series`` unless ``wb/patched`` still holds exactly this series
+    on this base (``record_path`` remembers what the last application made),
+    so that an unchanged series keeps its commits and its builds."""
+    key = digest([tree.base_commit, *(p.read_bytes() for p in series.patches)])
+    try:
+        record = json.loads(record_path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        record = {}
+    if record.get("key") == key and branch_head(tree) == record.get("head"):
+        log.info(f"series of {len(series.patches)} patches already applied")
+        return AppliedSeries(Status.PASS, tuple(series.patches), tuple(record["commits"]),
+                             head=record["head"])
+    result = apply_series(tree, series, log_path)
+    if result.status is Status.PASS:
+        record_path.write_text(json.dumps({"key": key, "head": result.head,
+                                           "commits": list(result.commits)}) + "\n")
+    else:
+        record_path.unlink(missing_ok=True)
+    return result
+
+
+def apply_error(result: AppliedSeries, tree: KernelTree, log_path: Path) -> WorkbenchError:
+    """The error for a series that did not apply: the patch, where, git's words."""
+    assert result.failed_patch is not None
+    where = ", ".join(result.failed_at) or "see apply.log"
+    said = "\n".join(line for line in result.git_output.splitlines()
+                     if line.startswith(("error:", "Patch failed", "Applying")))
+    return WorkbenchError(
+        f"patch {result.failed_patch.name} does not apply to {tree.base_commit[:12]}: "
+        f"failed at {where}\n{said}",
+        hint=f"the tree is back at the base; refresh the patch (full output in {log_path})",
+        status=Status.APPLY_FAILURE)

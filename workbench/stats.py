@@ -7,7 +7,8 @@ point estimate of the ratio says.
 """
 
 from dataclasses import dataclass
-from typing import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 # numpy and scipy are imported where they are used: importing scipy.stats
 # costs most of a second, which every `wb` command would pay otherwise.
@@ -38,7 +39,8 @@ class Ratio:
     verdict: str  # "higher", "lower" or NO_DIFFERENCE
 
 
-def _interval(samples: tuple, statistic) -> tuple[float, float]:
+def _interval(samples: tuple[Any, ...],
+              statistic: Callable[..., Any]) -> tuple[float, float]:
     """Percentile bootstrap interval of ``statistic(*samples, axis)``."""
     import numpy as np
     from scipy.stats import bootstrap

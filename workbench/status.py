@@ -1,6 +1,7 @@
 """Outcome of every stage and test, and the process exit code for each."""
 
 import enum
+from collections.abc import Iterable
 
 
 class Status(enum.Enum):
@@ -51,6 +52,6 @@ _SEVERITY = [
 ]
 
 
-def worst(statuses) -> Status:
+def worst(statuses: Iterable[Status]) -> Status:
     """The most severe of ``statuses``; PASS when there are none."""
     return max(statuses, key=_SEVERITY.index, default=Status.PASS)

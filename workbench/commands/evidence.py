@@ -1,0 +1,83 @@
+"""``wb evidence -v N``: the submission and the runs that back it (see ``evidence``)."""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from workbench import evidence, log
+from workbench.commands import Common
+from workbench.context import Context
+from workbench.errors import WorkbenchError
+from workbench.proc import git
+from workbench.records import EvidenceStage
+from workbench.source import load_tree, variant_rev
+from workbench.status import Status
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvidenceOptions(Common):
+    version: int = 1
+    out: Path | None = None  # None: <workdir>/evidence
+    force: bool = False
+
+
+def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
+    tree = load_tree(ctx.ws)
+    version = options.version
+    if version < 1:
+        raise WorkbenchError(f"-v {version}: revisions count from 1")
+    head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
+    cited = {c: evidence.cited_run(ctx.ws, c, head) for c in evidence.CITED}
+    missing = evidence.problems(cited, head)
+    if missing and not options.force:
+        raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
+                             "back the current series:\n"
+                             + "\n".join(f"  - {m}" for m in missing),
+                             hint="rerun those, or pass --force to write it anyway "
+                                  "(the cover letter then says what is missing)")
+    root = (options.out or ctx.ws.root / "evidence").resolve()
+    out_dir = root / f"v{version}"
+    if out_dir.exists():
+        raise WorkbenchError(f"{out_dir} exists: evidence is never overwritten",
+                             hint=f"a new revision is -v {version + 1}; delete the "
+                                  "directory to redo this one")
+    current = evidence.figures(cited)
+
+    def cited_or(command: str, make: Callable[[evidence.CitedRun], str]) -> str:
+        cited_run = cited.get(command)
+        return make(cited_run) if cited_run else f"(missing: no `wb {command}` run)"
+
+    configs = current.get("config_sha256", {})
+    values = {
+        "series_table": cited_or("series", lambda r: (r.path / "series.md").read_text()
+                                 .rstrip()),
+        "kernel_version": tree.version,
+        "base_commit": tree.base_commit,
+        "config_sha256": ", ".join(f"{v} {sha}" for v, sha in configs.items()) or "n/a",
+        "integrity_table": cited_or("all", evidence.integrity_table),
+        "perf_table": cited_or("bench", evidence.perf_table),
+        "environment": evidence.environment(cited),
+        "reproduce_command": evidence.REPRODUCE,
+    }
+    template = evidence.TEMPLATE.read_text()
+    subject, body = evidence.fill_template(template, values)
+    previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
+    if previous is not None:
+        body += "\n" + evidence.changes(previous, current, version)
+    if missing:
+        body += "\nNot backed by a complete, passing run (written with --force):\n" + \
+            "\n".join(f" - {m}" for m in missing) + "\n"
+    cover = evidence.format_patches(tree, out_dir / "patches", version, subject, body,
+                                    evidence.sender(template))
+    (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
+    evidence.copy_artefacts(cited, out_dir)
+    record = {"version": version, "kernel_version": tree.version,
+              "base_commit": tree.base_commit, "forced": bool(missing), "missing": missing,
+              "runs": {c: r.path.name for c, r in cited.items() if r}, **current}
+    (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
+    manifest = evidence.write_manifest(out_dir)
+    ctx.run.stage("evidence", EvidenceStage(Status.PASS, str(out_dir), str(cover),
+                                            str(manifest), missing))
+    log.info(f"evidence v{version}: {out_dir} (cover letter {cover.name})")
+    return Status.PASS
