@@ -12,11 +12,26 @@ def wb(*args: str, workdir: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", ["tree", "apply", "config", "build", "run", "test", "all"])
-def test_every_command_has_help_saying_what_it_writes(command: str):
+COMMANDS = ["tree", "apply", "config", "build", "run", "test", "bench", "series", "evidence",
+            "junit-merge", "all"]
+
+
+def test_the_commands_are_those_the_readme_lists():
+    parser = build_parser()
+    assert sorted(parser._subparsers._group_actions[0].choices) == sorted(COMMANDS)
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    for command in COMMANDS:
+        assert f"| `wb {command}" in readme, command
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_saying_what_it_does(command: str):
     parser = build_parser()
     sub = parser._subparsers._group_actions[0].choices[command]
     assert sub.description and len(sub.description) > 60
+    help_text = subprocess.run([sys.executable, "-m", "workbench", command, "--help"],
+                               capture_output=True, text=True)
+    assert help_text.returncode == 0 and f"usage: wb {command}" in help_text.stdout
 
 
 def test_run_requires_a_command(capsys):

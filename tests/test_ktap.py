@@ -38,20 +38,6 @@ def test_all_pass(data: Path):
     assert root.notes == []
 
 
-def test_lines_arrive_lazily():
-    """The parser pulls lines one at a time, so it works on a live stream."""
-    consumed = []
-
-    def stream():
-        for line in ["KTAP version 1", "1..2", "ok 1 a", "ok 2 b", "trailing noise"]:
-            consumed.append(line)
-            yield line
-
-    root = parse(stream())
-    assert results(root) == [("a", Result.PASS), ("b", Result.PASS)]
-    assert len(consumed) == 5
-
-
 def test_console_prefix_before_the_version_line_is_stripped():
     lines = ["[    1.0] boot noise", "[    2.0] KTAP version 1", "[    2.0] 1..1",
              "[    2.1] ok 1 only # SKIP no device"]
