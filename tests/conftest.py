@@ -3,6 +3,8 @@ from pathlib import Path
 
 import pytest
 
+from fakes import fakelinux
+
 DATA = Path(__file__).parent / "data"
 
 
@@ -27,3 +29,10 @@ def mini_tree(tmp_path: Path) -> Path:
     subprocess.run([*git, "commit", "-q", "-m", "base"], check=True)
     subprocess.run([*git, "tag", "wb/base"], check=True)
     return tree
+
+
+@pytest.fixture
+def fake_tree(tmp_path: Path) -> Path:
+    """A kernel-shaped git checkout that `wb tree --tree` accepts and on which
+    config, build and apply really run (tests/fakes/fakelinux.py)."""
+    return fakelinux.create(tmp_path / "src" / "linux")

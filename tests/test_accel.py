@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes import FAKES
 from workbench import accel
 from workbench.accel import Accel, Accelerator, ProbeBoot, judge, probe, requested_accel
 from workbench.errors import WorkbenchError
 
-FAKES = Path(__file__).parent / "fakes"
 ABORTS = "kvm-probe-host.json"
 SILENT = "kvm-probe-default-cpu.json"
 
