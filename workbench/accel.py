@@ -28,7 +28,7 @@ from workbench import log
 from workbench.errors import WorkbenchError
 
 CHOICES = ("auto", "kvm", "tcg")
-KVM_DEVICE = Path("/dev/kvm")
+KVM_DEVICE = Path(os.environ.get("WB_KVM_DEVICE", "/dev/kvm"))
 # A kernel under KVM prints its banner well within a second of the firmware;
 # this leaves room for a loaded host.
 PROBE_SECONDS = 8.0

@@ -103,6 +103,9 @@ def vng_command(request: BootRequest, accel: Accel) -> list[str]:
     if vng is None:
         raise WorkbenchError("vng (virtme-ng) not found",
                              hint="run the README's setup; it installs virtme-ng in .venv")
+    if not (os.path.isfile(vng) and os.access(vng, os.X_OK)):
+        raise WorkbenchError(f"vng (virtme-ng) not found: WB_VNG={vng} is not an executable "
+                             "file", hint="unset WB_VNG to use the virtualenv's vng")
     # --force-9p: every shared directory over 9p, which the kernels are built
     # for; with a working virtiofsd, virtme-ng 1.42 would use virtio-fs.
     cmd = [vng, "--run", str(request.image), "--verbose", "--memory", request.memory,
@@ -130,9 +133,11 @@ def guest_exit_code(console: str, vng_status: int | None) -> int | None:
 
 
 def classify(console: str, vng_status: int | None, timed_out: bool,
-             stuck_after: float | None = None) -> tuple[Status, str, list[KernelReport]]:
-    """The outcome of a boot from its console text and vng's exit status;
-    ``stuck_after``: the seconds a timed-out guest had to start its first test."""
+             stuck_after: float | None = None,
+             vng_signal: int | None = None) -> tuple[Status, str, list[KernelReport]]:
+    """The outcome of a boot from its console text and vng's exit status (or
+    the signal that killed vng); ``stuck_after``: the seconds a timed-out
+    guest had to start its first test."""
     reports = find_reports(console)
     if timed_out and stuck_after is not None:
         last = _last_guest_line(console)
@@ -149,8 +154,10 @@ def classify(console: str, vng_status: int | None, timed_out: bool,
         return Status.INFRA, f"the kernel never started: {final[0]}", reports
     exit_code = guest_exit_code(console, vng_status)
     if exit_code is None:
+        ended = (f"vng killed by signal {vng_signal}" if vng_signal is not None
+                 else f"vng exit status {vng_status}")
         return (Status.INFRA, f"the guest stopped before the command finished (QEMU killed or "
-                f"crashed; vng exit status {vng_status})", reports)
+                f"crashed; {ended})", reports)
     if exit_code == 0:
         return Status.PASS, "", reports
     if exit_code == _KSFT_SKIP:
@@ -231,12 +238,13 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
     if silent:
         return BootResult(Status.INFRA, console_log, seconds, accel, None,
                           f"{_SILENT_KVM} in {KVM_SILENCE_SECONDS:.0f} s")
-    vng_status = child.exitstatus
-    if vng_status is None and child.signalstatus is not None:
-        vng_status = 128 + child.signalstatus
+    # Killed by a signal, vng has no exit status: the guest's own status is
+    # then only what the console says.
+    vng_status, vng_signal = child.exitstatus, child.signalstatus
     console = console_log.read_text(errors="replace")
     status, reason, reports = classify(console, vng_status, timed_out,
-                                       start_limit if first_test is None else None)
+                                       start_limit if first_test is None else None,
+                                       vng_signal)
     exit_code = None if timed_out else guest_exit_code(console, vng_status)
     return BootResult(status, console_log, seconds, accel, exit_code, reason,
                       tuple(reports), first_test)

@@ -8,6 +8,7 @@ runs it in the guest and writes one KTAP document to the run directory,
 which the host shares with the guest read-write.
 """
 
+import os
 import secrets
 import shlex
 from dataclasses import dataclass, replace
@@ -33,7 +34,7 @@ PER_FS_SELFTESTS = {"stable_splice"}
 DEFAULT_TEST_TIMEOUT = 1200.0
 # Boot to the first test program takes 12-45 s under TCG here (debug kernel,
 # loaded host); a guest that has not started one after this never will.
-START_TIMEOUT = 300.0
+START_TIMEOUT = float(os.environ.get("WB_START_TIMEOUT", 300))
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,7 @@ def plan_tests(tree: KernelTree, selection: TestSelection, out_root: Path,
     commit = switch_to(tree, tests_source(tree), out_root)
     out_root.mkdir(parents=True, exist_ok=True)
     if selection.programs:
+        check_programs(selection.programs)
         return TestPlan(tuple(program_plan(list(selection.programs), selection.filesystems)),
                         commit)
     plan: list[PlannedTest] = []
@@ -147,6 +149,15 @@ def selftest_plan(install: Path, filesystems: tuple[str, ...]) -> list[PlannedTe
         else:
             plan.append(PlannedTest(name, "none", command))
     return plan
+
+
+def check_programs(programs: tuple[Path, ...] | list[Path]) -> None:
+    """Refuse a test program that the guest could not run, before any boot."""
+    for program in programs:
+        if not (program.is_file() and os.access(program, os.X_OK)):
+            raise WorkbenchError(f"test program {program} is not an executable file",
+                                 hint="--program takes the path of a KTAP-emitting program "
+                                      "on this host (the guest shares its root)")
 
 
 def program_plan(programs: list[Path], filesystems: tuple[str, ...],

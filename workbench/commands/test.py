@@ -72,12 +72,14 @@ def test_variant(ctx: Context, variant: str, planned: TestPlan, seed: int | None
 
 
 def test_command(ctx: Context, options: TestOptions) -> Status:
+    guest_tests.check_programs(options.selection.programs)
     selection = options.selection.with_seed()
     planned = plan(ctx, load_tree(ctx.ws), selection)
     return test_variant(ctx, options.variant, planned, selection.seed, options.timeout).status
 
 
 def all_command(ctx: Context, options: AllOptions) -> Status:
+    guest_tests.check_programs(options.selection.programs)  # before hours of builds
     tree = set_up_tree(ctx, options.tree, keep_checkout=True)
     apply(ctx, tree, options.patches)
     for variant in VARIANTS:
