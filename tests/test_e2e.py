@@ -1,9 +1,11 @@
 """End to end: really set up the default kernel source, apply the series, build
 base and patched kernels, boot them under TCG and check what the reports say.
 
-The main job runs once per session in the project's work directory (so a
-developer's earlier builds are reused, and make/ccache skip what is done);
-the other tests boot the kernels it built.
+The main job runs once per session, in a work directory of the tests' own
+(work/e2e/, or $WB_E2E_WORKDIR), so a developer's tree, builds and runs in
+work/ are never switched or mixed with the tests'; ccache, shared by every
+work directory, serves the compiles an earlier build already made. The
+other tests boot the kernels it built.
 """
 
 import json
@@ -23,7 +25,7 @@ from workbench.workspace import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 
-WORKDIR = Path(os.environ.get("WB_WORKDIR", PROJECT_ROOT / "work"))
+WORKDIR = Path(os.environ.get("WB_E2E_WORKDIR", PROJECT_ROOT / "work" / "e2e"))
 DATA = Path(__file__).parent / "data"
 
 
@@ -58,7 +60,10 @@ def main_job() -> Path:
 def test_main_job_reports(main_job: Path):
     record = json.loads((main_job / "run.json").read_text())
     assert record["complete"] is True and record["status"] == "PASS"
-    assert record["stages"]["tree"]["version"] == "6.12.117"
+    # Debian's linux-source-6.12 as installed (6.12.118-1~deb12u1 -> 6.12.118).
+    package = subprocess.run(["dpkg-query", "-W", "-f=${Version}", "linux-source-6.12"],
+                             capture_output=True, text=True, check=True).stdout
+    assert record["stages"]["tree"]["version"] == package.split("-")[0]
     assert record["stages"]["apply"]["patches"], "the series was applied"
     for phase in ("build base", "build patched", "test base", "test patched"):
         assert phase in record["timings"]
