@@ -1,11 +1,17 @@
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from fakes import fakelinux
+from fakes.wb import Workbench
+from workbench.source import DEFAULT_TARBALL
 
 DATA = Path(__file__).parent / "data"
+# How long the session's one extraction of the kselftest headers took.
+_EXTRACTED: dict[str, float] = {}
 
 
 @pytest.fixture
@@ -36,3 +42,33 @@ def fake_tree(tmp_path: Path) -> Path:
     """A kernel-shaped git checkout that `wb tree --tree` accepts and on which
     config, build and apply really run (tests/fakes/fakelinux.py)."""
     return fakelinux.create(tmp_path / "src" / "linux")
+
+
+@pytest.fixture
+def workbench(tmp_path: Path) -> Iterator[Workbench]:
+    """A work directory for the real `wb` against the fakes (tests/fakes/wb.py)."""
+    workbench = Workbench(tmp_path)
+    yield workbench
+    workbench.kill_leftover_guests()
+
+
+@pytest.fixture(scope="session")
+def kselftest_headers(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory with a real kernel's kselftest headers, which kernel_tests/
+    compiles against (fakelinux.create(..., kselftest=...)): taken from Debian's
+    linux-source-6.12 (scripts/install-deps.sh installs it) once per session.
+    No kernel source is kept in this repository."""
+    if not DEFAULT_TARBALL.exists():
+        pytest.skip(f"{DEFAULT_TARBALL} not installed (scripts/install-deps.sh): no "
+                    "kselftest headers to compile kernel_tests/ against")
+    start = time.monotonic()
+    out = fakelinux.extract_kselftest_headers(DEFAULT_TARBALL,
+                                              tmp_path_factory.mktemp("kselftest"))
+    _EXTRACTED[str(DEFAULT_TARBALL)] = time.monotonic() - start
+    return out
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for tarball, seconds in _EXTRACTED.items():
+        terminalreporter.write_line(f"kselftest headers extracted from {tarball} "
+                                    f"in {seconds:.1f} s (once per session)")

@@ -14,199 +14,27 @@ import importlib.metadata
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from junitparser import JUnitXml
 
-from fakes import FAKES, fakelinux
+from fakes import fakelinux
 from fakes.fakelinux import (ADD_FLAG, BREAKS_BUILD, DROPS_OPTION, STALE, USE_FLAG, Patch,
-                             git)
+                             git, series)
+from fakes.wb import DATA, GOLDEN, QEMU_HOST, Boot, Result, Workbench, sha256
 
-DATA = Path(__file__).resolve().parent / "data"
-GOLDEN = DATA / "golden"
 # Programs whose guest runs were captured (the plan's names are then the
 # KTAP's), for `wb test --program`.
 NO_PLAN = DATA / "no_plan.sh"
 WARN_IN_CASE = DATA / "warn_in_case.sh"
 CRASH_MIDWAY = DATA / "crash_midway.sh"
-# A captured host: only its QEMU version is used here (the run records it).
-QEMU_HOST = GOLDEN / "kvm-probe-host.json"
 DEFAULT_FRAGMENTS = ["virtme", "filesystems", "net", "crashtest"]
-# A wb command that takes longer than this is hanging: fail, do not wait.
-COMMAND_SECONDS = 30.0
-
-
-@dataclass(frozen=True)
-class Boot:
-    """One boot the fake vng replays (FAKE_VNG_BOOTS in tests/fakes/vng)."""
-    console: str  # tests/data/golden/<console>.console
-    ktap: bool = False  # with <console>.ktap, the KTAP its guest runner wrote
-    status: int | None = None
-    hang: bool = False
-    hang_after: str | None = None
-    signal: int | None = None
-    speed: float | None = None
-
-    def spec(self) -> dict[str, object]:
-        spec = {k: v for k, v in asdict(self).items() if v not in (None, False)}
-        spec["console"] = str(GOLDEN / f"{self.console}.console")
-        if self.ktap:
-            spec["ktap"] = str(GOLDEN / f"{self.console}.ktap")
-        return spec
-
-
-@dataclass
-class Result:
-    status: int
-    stdout: str
-    stderr: str
-    run: Path  # the run directory the command made
-    vng_calls: list[str]
-
-    @property
-    def record(self) -> dict[str, Any]:
-        return json.loads((self.run / "run.json").read_text())
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
-@dataclass
-class Workbench:
-    """A work directory for the real `wb`, with vng and QEMU the replays of
-    tests/fakes and ccache's cache of its own."""
-    root: Path
-    commands: int = 0  # wb commands started, each with a vng calls file of its own
-
-    @property
-    def workdir(self) -> Path:
-        return self.root / "work"
-
-    def env(self, boots: Sequence[Boot], calls: Path, extra: dict[str, str]
-            ) -> dict[str, str]:
-        env = os.environ | {
-            "PATH": f"{FAKES}{os.pathsep}{os.environ['PATH']}",
-            "FAKE_QEMU_PROBES": str(QEMU_HOST),
-            "WB_VNG": str(FAKES / "vng"),
-            "WB_ACCEL": "tcg",
-            "CCACHE_DIR": str(self.root / "ccache"),
-            "FAKE_VNG_CALLS": str(calls),
-            "FAKE_VNG_PIDS": str(self.root / "vng-pids"),
-            # A command that boots where a test expects none still gets a console.
-            "FAKE_VNG_BOOTS": json.dumps([b.spec() for b in boots or [Boot("exit0")]]),
-        }
-        env.pop("WB_WORKDIR", None)
-        return env | extra
-
-    def runs(self) -> set[Path]:
-        runs = self.workdir / "runs"
-        return {p for p in runs.iterdir() if not p.is_symlink()} if runs.exists() else set()
-
-    def start(self, *args: str, boots: Sequence[Boot] = (),
-              env: dict[str, str] | None = None, ignore_sigint: bool = False) -> "Started":
-        """wb in a session of its own (its process group is what a terminal's
-        Ctrl-C signals); ``ignore_sigint``: as a shell starts a background job."""
-        self.commands += 1
-        calls = self.root / f"vng-calls-{self.commands}"
-        before = self.runs()
-        preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if ignore_sigint \
-            else None
-        proc = subprocess.Popen([sys.executable, "-m", "workbench", "--workdir",
-                                 str(self.workdir), *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, start_new_session=True,
-                                env=self.env(boots, calls, env or {}),
-                                preexec_fn=preexec)
-        return Started(self, proc, before, calls)
-
-    def wb(self, *args: str, boots: Sequence[Boot] = (), env: dict[str, str] | None = None
-           ) -> Result:
-        return self.start(*args, boots=boots, env=env).finish()
-
-    def new_run(self, before: set[Path]) -> Path:
-        made = self.runs() - before
-        assert len(made) == 1, f"expected one new run directory, got {sorted(made)}"
-        return made.pop()
-
-    def guests(self) -> list[int]:
-        """Fake vng processes still running."""
-        path = self.root / "vng-pids"
-        pids = [int(p) for p in path.read_text().split()] if path.exists() else []
-        return [p for p in pids if _is_fake_vng(p)]
-
-    def kill_leftover_guests(self) -> None:
-        for pid in self.guests():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
-@dataclass
-class Started:
-    bench: Workbench
-    proc: subprocess.Popen
-    before: set[Path]
-    calls: Path
-
-    def wait_for_console(self, name: str, text: str, timeout: float = 10.0) -> Path:
-        """Wait until the new run's ``name`` (e.g. tests-base/console.log) shows ``text``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for run in self.bench.runs() - self.before:
-                log = run / name
-                if log.exists() and text in log.read_text(errors="replace"):
-                    return run
-            assert self.proc.poll() is None, f"wb ended first: {self.proc.communicate()}"
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} never appeared in {name}")
-
-    def finish(self) -> Result:
-        try:
-            stdout, stderr = self.proc.communicate(timeout=COMMAND_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            stdout, stderr = self.proc.communicate()
-            raise AssertionError(f"wb hung:\n{stderr[-3000:]}") from None
-        calls = self.calls.read_text().splitlines() if self.calls.exists() else []
-        return Result(self.proc.returncode, stdout, stderr, self.bench.new_run(self.before),
-                      calls)
-
-
-def _is_fake_vng(pid: int) -> bool:
-    """Is ``pid`` a fake vng still running (not a zombie, not a reused pid)?"""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, ProcessLookupError):
-        return False
-    return str(FAKES / "vng").encode() in cmdline and state != "Z"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # -- fixtures -------------------------------------------------------------------
-
-@pytest.fixture
-def bench(tmp_path: Path) -> Iterator[Workbench]:
-    bench = Workbench(tmp_path)
-    yield bench
-    bench.kill_leftover_guests()
-
-
-def series(tree: Path, *patches: Patch, name: str = "patches") -> Path:
-    """A series directory next to ``tree``, made with git format-patch."""
-    return fakelinux.write_series(tree, tree.parent / name, list(patches))
-
 
 @pytest.fixture
 def good_series(fake_tree: Path) -> Path:
@@ -214,11 +42,11 @@ def good_series(fake_tree: Path) -> Path:
 
 
 @pytest.fixture
-def tree_only(bench: Workbench, fake_tree: Path) -> Workbench:
+def tree_only(workbench: Workbench, fake_tree: Path) -> Workbench:
     """A work directory after `wb tree --tree` of the fake tree, nothing else."""
-    result = bench.wb("tree", "--tree", str(fake_tree))
+    result = workbench.wb("tree", "--tree", str(fake_tree))
     assert result.status == 0, result.output
-    return bench
+    return workbench
 
 
 @pytest.fixture(scope="module")
@@ -229,14 +57,14 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workbench]:
     root = tmp_path_factory.mktemp("built")
     tree = fakelinux.create(root / "src" / "linux")
     patches = series(tree, ADD_FLAG, USE_FLAG)
-    bench = Workbench(root)
+    workbench = Workbench(root)
     for args in (["tree", "--tree", str(tree)], ["apply", "--patches", str(patches)],
                  ["config"], ["build"]):
-        result = bench.wb(*args)
+        result = workbench.wb(*args)
         assert result.status == 0, f"wb {' '.join(args)}: {result.output}"
         assert result.record["complete"] is True and result.record["status"] == "PASS"
-    yield bench
-    bench.kill_leftover_guests()
+    yield workbench
+    workbench.kill_leftover_guests()
 
 
 def stand_in(tmp_path: Path, name: str) -> Path:
@@ -250,16 +78,16 @@ def stand_in(tmp_path: Path, name: str) -> Path:
 
 # -- wb all on the fake tree ----------------------------------------------------
 
-def test_all_records_every_stage_of_both_kernels(bench: Workbench, fake_tree: Path,
+def test_all_records_every_stage_of_both_kernels(workbench: Workbench, fake_tree: Path,
                                                  good_series: Path) -> None:
     base_commit = git(fake_tree, "rev-parse", "HEAD")
-    result = bench.wb("all", "--tree", str(fake_tree), "--patches", str(good_series),
+    result = workbench.wb("all", "--tree", str(fake_tree), "--patches", str(good_series),
                       "--program", str(NO_PLAN), "--fs", "tmpfs",
                       boots=[Boot("clean-run", ktap=True),
                              Boot("clean-run", ktap=True, speed=20)])
     assert result.status == 0, result.output
     run, record = result.run, result.record
-    assert (bench.workdir / "runs/latest").resolve() == run
+    assert (workbench.workdir / "runs/latest").resolve() == run
     assert record["command"] == "all" and record["complete"] is True
     assert record["status"] == "PASS"
     assert list(record["stages"]) == ["tree", "apply", "config base", "build base",
@@ -272,7 +100,7 @@ def test_all_records_every_stage_of_both_kernels(bench: Workbench, fake_tree: Pa
     assert stages["tree"]["version"] == fakelinux.KERNEL_VERSION
     assert stages["tree"]["origin"] == str(fake_tree)
     assert stages["tree"]["base_commit"] == base_commit
-    assert stages["tree"]["path"] == str(bench.workdir / "linux")
+    assert stages["tree"]["path"] == str(workbench.workdir / "linux")
 
     apply = stages["apply"]
     assert apply["patches"] == ["0001-splice-add-SPLICE_F_STABLE.patch",
@@ -282,7 +110,7 @@ def test_all_records_every_stage_of_both_kernels(bench: Workbench, fake_tree: Pa
         "splice: accept SPLICE_F_STABLE", "splice: add SPLICE_F_STABLE"]
 
     for variant, commit in (("base", base_commit), ("patched", apply["head"])):
-        build_dir = bench.workdir / "build" / variant
+        build_dir = workbench.workdir / "build" / variant
         config = stages[f"config {variant}"]
         assert config["sha256"] == sha256(build_dir / ".config")
         assert config["base_target"] == "tinyconfig" and config["fragments"] == DEFAULT_FRAGMENTS
@@ -312,7 +140,7 @@ def test_all_records_every_stage_of_both_kernels(bench: Workbench, fake_tree: Pa
     # Each variant's own kernel and test directory went to vng.
     assert len(result.vng_calls) == 2
     for call, variant in zip(result.vng_calls, ("base", "patched")):
-        assert f"--run {bench.workdir}/build/{variant}/arch/x86/boot/bzImage" in call
+        assert f"--run {workbench.workdir}/build/{variant}/arch/x86/boot/bzImage" in call
         assert f"--rwdir={run}/tests-{variant} " in call
         assert "--disable-kvm" in call and "--force-9p" in call
 
@@ -347,12 +175,12 @@ def test_all_records_every_stage_of_both_kernels(bench: Workbench, fake_tree: Pa
     assert git(fake_tree, "status", "--porcelain") == ""
 
 
-def test_summary_has_a_row_per_variant_and_names_the_failures(bench: Workbench,
+def test_summary_has_a_row_per_variant_and_names_the_failures(workbench: Workbench,
                                                               fake_tree: Path,
                                                               good_series: Path,
                                                               tmp_path: Path) -> None:
     failing = stand_in(tmp_path, "failing_test")
-    result = bench.wb("all", "--tree", str(fake_tree), "--patches", str(good_series),
+    result = workbench.wb("all", "--tree", str(fake_tree), "--patches", str(good_series),
                       "--program", str(failing), "--program", str(NO_PLAN), "--fs", "tmpfs",
                       boots=[Boot("clean-run", ktap=True), Boot("failing", ktap=True)])
     assert result.status == 1, result.output
@@ -374,10 +202,10 @@ def test_summary_has_a_row_per_variant_and_names_the_failures(bench: Workbench,
     assert "wb all: FAIL" in result.stdout
 
 
-def test_tree_then_all_keeps_that_checkout(bench: Workbench, fake_tree: Path,
+def test_tree_then_all_keeps_that_checkout(workbench: Workbench, fake_tree: Path,
                                            good_series: Path) -> None:
-    assert bench.wb("tree", "--tree", str(fake_tree)).status == 0
-    result = bench.wb("all", "--patches", str(good_series), "--program", str(NO_PLAN),
+    assert workbench.wb("tree", "--tree", str(fake_tree)).status == 0
+    result = workbench.wb("all", "--patches", str(good_series), "--program", str(NO_PLAN),
                       "--fs", "tmpfs", boots=[Boot("clean-run", ktap=True)])
     assert result.status == 0, result.output
     tree = result.record["stages"]["tree"]
@@ -387,19 +215,19 @@ def test_tree_then_all_keeps_that_checkout(bench: Workbench, fake_tree: Path,
 
 
 @pytest.mark.parametrize("again", [["--tree"], []], ids=["tree-given-again", "tree-kept"])
-def test_all_again_redoes_no_finished_work(bench: Workbench, fake_tree: Path,
+def test_all_again_redoes_no_finished_work(workbench: Workbench, fake_tree: Path,
                                            good_series: Path, again: list[str]) -> None:
     """The second run re-applies nothing, keeps both .configs and recompiles
     nothing, also when --tree makes the worktree afresh (new mtimes)."""
     args = ["--patches", str(good_series), "--program", str(NO_PLAN), "--fs", "tmpfs"]
     boots = [Boot("clean-run", ktap=True)]
-    first = bench.wb("all", "--tree", str(fake_tree), *args, boots=boots)
+    first = workbench.wb("all", "--tree", str(fake_tree), *args, boots=boots)
     assert first.status == 0, first.output
-    builds = bench.workdir / "build"
+    builds = workbench.workdir / "build"
     kept = {p: p.stat().st_mtime_ns for v in ("base", "patched")
             for p in (builds / v / ".config", builds / v / "arch/x86/boot/bzImage")}
     tree_args = [str(fake_tree)] if again else []
-    second = bench.wb("all", *again, *tree_args, *args, boots=boots)
+    second = workbench.wb("all", *again, *tree_args, *args, boots=boots)
     assert second.status == 0, second.output
     assert "series of 2 patches already applied" in second.stderr
     assert second.stderr.count("unchanged inputs") == 2, second.stderr
@@ -415,12 +243,12 @@ def test_all_again_redoes_no_finished_work(bench: Workbench, fake_tree: Path,
 
 # -- stage failures: 7, 8, 9 ----------------------------------------------------
 
-def all_ending_at(bench: Workbench, fake_tree: Path, patches: tuple[Patch, ...], status: int,
+def all_ending_at(workbench: Workbench, fake_tree: Path, patches: tuple[Patch, ...], status: int,
                   name: str, stage: str) -> tuple[Result, dict]:
     """`wb all` with this series, which must end at ``stage`` with ``name``
     (exit ``status``): a complete run, every earlier stage passed, nothing
     booted, no summary. Returns the result and the failed stage's record."""
-    result = bench.wb("all", "--tree", str(fake_tree), "--patches",
+    result = workbench.wb("all", "--tree", str(fake_tree), "--patches",
                       str(series(fake_tree, *patches)), "--program", str(NO_PLAN),
                       "--fs", "tmpfs")
     assert result.status == status, result.output
@@ -435,38 +263,38 @@ def all_ending_at(bench: Workbench, fake_tree: Path, patches: tuple[Patch, ...],
     return result, stages[stage]
 
 
-def test_patch_that_does_not_apply_is_7(bench: Workbench, fake_tree: Path) -> None:
-    result, failed = all_ending_at(bench, fake_tree, (ADD_FLAG, STALE), 7, "APPLY_FAILURE",
+def test_patch_that_does_not_apply_is_7(workbench: Workbench, fake_tree: Path) -> None:
+    result, failed = all_ending_at(workbench, fake_tree, (ADD_FLAG, STALE), 7, "APPLY_FAILURE",
                                    "apply")
     patch = "0002-splice-return-EBADF-for-closed-descriptors.patch"
     assert failed["failed_patch"] == patch and failed["failed_at"] == ["fs/splice.c:19"]
     assert f"patch {patch} does not apply to" in result.stdout
     assert "failed at fs/splice.c:19" in result.stdout
     # Never half applied: the worktree is back at the base, clean.
-    linux = bench.workdir / "linux"
+    linux = workbench.workdir / "linux"
     assert git(linux, "rev-parse", "HEAD") == git(fake_tree, "rev-parse", "HEAD")
     assert git(linux, "status", "--porcelain") == ""
     assert "Applying: splice: add SPLICE_F_STABLE" in (result.run / "apply.log").read_text()
 
 
-def test_option_dropped_by_a_patch_is_8(bench: Workbench, fake_tree: Path) -> None:
-    result, failed = all_ending_at(bench, fake_tree, (ADD_FLAG, DROPS_OPTION), 8,
+def test_option_dropped_by_a_patch_is_8(workbench: Workbench, fake_tree: Path) -> None:
+    result, failed = all_ending_at(workbench, fake_tree, (ADD_FLAG, DROPS_OPTION), 8,
                                    "CONFIG_FAILURE", "config patched")
     assert "build base" in result.record["stages"], "the base was configured and built"
     assert "CONFIG_XFS_FS: asked y, got n" in failed["error"]
     assert "CONFIG_XFS_FS: asked y, got n" in result.stdout
-    config = (bench.workdir / "build/patched/.config").read_text()
+    config = (workbench.workdir / "build/patched/.config").read_text()
     assert "# CONFIG_XFS_FS is not set" in config and "CONFIG_EXT4_FS=y" in config
 
 
-def test_compile_error_is_9(bench: Workbench, fake_tree: Path) -> None:
-    result, failed = all_ending_at(bench, fake_tree, (ADD_FLAG, BREAKS_BUILD), 9,
+def test_compile_error_is_9(workbench: Workbench, fake_tree: Path) -> None:
+    result, failed = all_ending_at(workbench, fake_tree, (ADD_FLAG, BREAKS_BUILD), 9,
                                    "BUILD_FAILURE", "build patched")
     error = failed["errors"][0]
     assert "fs/splice.c:13:17: error: expected expression before" in error, failed
     assert error in result.stdout, "the compiler's first error is shown"
     assert Path(failed["log"]).read_text().count("  CC      fs/splice.o") == 1
-    assert not (bench.workdir / "build/patched/arch/x86/boot/bzImage").exists()
+    assert not (workbench.workdir / "build/patched/arch/x86/boot/bzImage").exists()
 
 
 def test_config_names_the_option_olddefconfig_dropped(tree_only: Workbench, tmp_path: Path) -> None:
@@ -626,16 +454,16 @@ def test_boot_stalled_before_the_first_test_is_booted_once_more(
 # -- Ctrl-C ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("ignore_sigint", [False, True], ids=["foreground", "background-job"])
-def test_ctrl_c_keeps_finished_stages_and_leaves_no_guest(bench: Workbench, fake_tree: Path,
+def test_ctrl_c_keeps_finished_stages_and_leaves_no_guest(workbench: Workbench, fake_tree: Path,
                                                           good_series: Path,
                                                           ignore_sigint: bool) -> None:
-    started = bench.start("all", "--tree", str(fake_tree), "--patches", str(good_series),
+    started = workbench.start("all", "--tree", str(fake_tree), "--patches", str(good_series),
                           "--program", str(NO_PLAN), "--fs", "tmpfs",
                           boots=[Boot("clean-run", ktap=True),
                                  Boot("clean-run", hang_after="wb-runner: begin splice_smoke")],
                           ignore_sigint=ignore_sigint)
     started.wait_for_console("tests-patched/console.log", "wb-runner: begin splice_smoke")
-    assert len(bench.guests()) == 1, "the patched kernel's guest is running"
+    assert len(workbench.guests()) == 1, "the patched kernel's guest is running"
     os.killpg(started.proc.pid, signal.SIGINT)  # what Ctrl-C at a terminal does
     result = started.finish()
     assert result.status == 130, result.output
@@ -649,7 +477,7 @@ def test_ctrl_c_keeps_finished_stages_and_leaves_no_guest(bench: Workbench, fake
     assert "wb-runner: begin splice_smoke" in (result.run / "tests-patched/console.log"
                                                 ).read_text()
     assert (result.run / "tests-base/junit.xml").exists()
-    assert bench.guests() == [], "no fake vng left behind"
+    assert workbench.guests() == [], "no fake vng left behind"
 
 
 # -- bad input: 2 ---------------------------------------------------------------

@@ -10,17 +10,29 @@ The tree has what wb's stages use of a kernel tree, and nothing more:
 - a Kconfig declaring every option of the project's configs/*.config, a few
   with ``depends on``; ``olddefconfig`` drops options Kconfig does not declare
   or whose dependencies are not =y, as Kconfig does;
-- ``scripts/kconfig/merge_config.sh -m -O DIR BASE FRAGMENT...``.
-Patches for it are made with git format-patch (``write_series``).
+- ``scripts/kconfig/merge_config.sh -m -O DIR BASE FRAGMENT...``;
+- ``scripts/checkpatch.pl``: tests/fakes/checkpatch, replaying captured
+  ``--strict`` reports;
+- with ``create(..., kselftest=DIR)``, the kselftest headers kernel_tests/
+  builds against (tools/testing/selftests/kselftest*.h), copied from DIR: a
+  real kernel's, extracted by ``extract_kselftest_headers``.
+Patches for it are made with git format-patch (``write_series``, ``series``).
 """
 
 import os
+import re
+import shutil
 import subprocess
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
+FAKE_CHECKPATCH = Path(__file__).resolve().parent / "checkpatch"
+# What kernel_tests/ includes from a kernel tree (see its Makefile).
+SELFTESTS = "tools/testing/selftests"
+KSELFTEST_HEADERS = (f"{SELFTESTS}/kselftest.h", f"{SELFTESTS}/kselftest_harness.h")
 
 VERSION, PATCHLEVEL, SUBLEVEL, EXTRAVERSION = "7", "0", "3", "-fake"
 KERNEL_VERSION = f"{VERSION}.{PATCHLEVEL}.{SUBLEVEL}{EXTRAVERSION}"
@@ -260,14 +272,20 @@ def git(tree: Path, *args: str) -> str:
                           text=True, env=os.environ | GIT_ENV).stdout.strip()
 
 
-def create(path: Path) -> Path:
-    """The fake tree as a git checkout at ``path`` (branch master, one commit)."""
+def create(path: Path, kselftest: Path | None = None) -> Path:
+    """The fake tree as a git checkout at ``path`` (branch master, one commit);
+    ``kselftest``: a directory with KSELFTEST_HEADERS to commit with it."""
     for name, text in FILES.items():
         file = path / name
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text)
         if name in EXECUTABLE:
             file.chmod(0o755)
+    (path / "scripts/checkpatch.pl").symlink_to(FAKE_CHECKPATCH)
+    if kselftest is not None:
+        for name in KSELFTEST_HEADERS:
+            (path / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(kselftest / name, path / name)
     git(path, "init", "-q", "-b", "master")
     git(path, "add", "-A")
     git(path, "commit", "-q", "-m", f"Linux {KERNEL_VERSION}")
@@ -317,6 +335,30 @@ def write_series(tree: Path, out: Path, patches: list[Patch]) -> Path:
     return out
 
 
+def series(tree: Path, *patches: Patch, name: str = "patches") -> Path:
+    """A series directory next to ``tree``, made with git format-patch."""
+    return write_series(tree, tree.parent / name, list(patches))
+
+
+def extract_kselftest_headers(tarball: Path, out: Path) -> Path:
+    """KSELFTEST_HEADERS of a kernel source tarball (its one top directory
+    stripped) in ``out``. tar stops reading at the last of them
+    (--occurrence), a few seconds into Debian's 6.12 xz tarball."""
+    with tarfile.open(tarball) as archive:
+        top = archive.next().name.split("/")[0]  # type: ignore[union-attr]
+    out.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-I", "xz -T0", "-f", str(tarball), "-C", str(out),
+                    "--strip-components=1", "--occurrence=1",
+                    *(f"{top}/{name}" for name in KSELFTEST_HEADERS)],
+                   check=True, capture_output=True)
+    # They must need nothing else of the tree: their own includes are system
+    # headers but for each other.
+    for name in KSELFTEST_HEADERS:
+        local = re.findall(r'^#include "([^"]+)"', (out / name).read_text(), re.M)
+        assert all(f"{SELFTESTS}/{h}" in KSELFTEST_HEADERS for h in local), (name, local)
+    return out
+
+
 # The series that applies, builds and passes: a new flag, then a use of it.
 ADD_FLAG = Patch("splice: add SPLICE_F_STABLE", {"fs/splice.c": (
     "#define SPLICE_F_GIFT\t\t(0x08)\n",
@@ -334,3 +376,13 @@ BREAKS_BUILD = Patch("splice: break the build", {"fs/splice.c": (
 DROPS_OPTION = Patch("xfs: depend on XFS_ONLINE_SCRUB", {"Kconfig": (
     "config XFS_FS\n\tbool \"XFS_FS\"\n\tdepends on BLOCK\n",
     "config XFS_FS\n\tbool \"XFS_FS\"\n\tdepends on BLOCK && XFS_ONLINE_SCRUB\n")})
+# gcc -Wall: "unused variable 'wb_unused' [-Wunused-variable]" in init/main.c,
+# which has no warning before it and no other patch here touches.
+WARNS = Patch("init: prepare to count calls", {"init/main.c": (
+    "int start_kernel(void)\n{\n", "int start_kernel(void)\n{\n\tint wb_unused;\n\n")})
+# An added line with trailing whitespace: the fake checkpatch reports style
+# problems (checkpatch-bad.txt). On top of WARNS the warning there moves a
+# line down: the same warning, not a new one.
+TRAILING_SPACE = Patch("init: describe start_kernel", {"init/main.c": (
+    "// SPDX-License-Identifier: GPL-2.0\n",
+    "// SPDX-License-Identifier: GPL-2.0\n/* The first C function the kernel runs. */ \n")})
