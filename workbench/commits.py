@@ -26,6 +26,8 @@ _TOTAL = re.compile(r"^total: (\d+) errors?, (\d+) warnings?, (?:(\d+) checks?, 
                     re.M)
 _MESSAGE = re.compile(r"^(ERROR|WARNING|CHECK): (.*)$", re.M)
 _WARNING = re.compile(r"^(?P<file>[^\s:]+):\d+:(?:\d+:)? warning: (?P<text>.*)$", re.M)
+# Kbuild's line for each C file it compiles: "  CC      fs/splice.o".
+_COMPILED = re.compile(r"^\s+CC\s+(?:\[M\]\s+)?(\S+)\.o$", re.M)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,10 @@ class WarningLedger:
         now = compiler_warnings(log_text, tree, build_dir)
         new = tuple(f"{name}: {text}" for name in touched
                     for text in sorted(now.get(name, set()) - self.known.get(name, set())))
-        for name in set(touched) | set(now):
+        # Every file this build compiled now has the warnings it printed (or
+        # none): a clean recompile must forget what an earlier run saw.
+        compiled = {f"{obj}.c" for obj in _COMPILED.findall(log_text)}
+        for name in set(touched) | set(now) | compiled:
             self.known[name] = now.get(name, set())
         return new
 

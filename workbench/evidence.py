@@ -113,6 +113,13 @@ def problems(cited: dict[str, CitedRun | None], head: str) -> list[str]:
     return found
 
 
+def series_table(series_run: CitedRun) -> str:
+    table = series_run.path / "series.md"
+    if not table.exists():  # a run that stopped early, cited with --force
+        return f"(missing: the `wb series` run {series_run.path.name} wrote no series.md)"
+    return table.read_text().rstrip()
+
+
 def integrity_table(all_run: CitedRun) -> str:
     matrices = {}
     for variant in VARIANTS:
@@ -125,8 +132,10 @@ def integrity_table(all_run: CitedRun) -> str:
 
 def perf_table(bench_run: CitedRun) -> str:
     """bench.md up to the raw figures: clock mode, context, comparisons, cost."""
-    text = (bench_run.path / "bench" / "bench.md").read_text()
-    return text.split("\nFigures", 1)[0].rstrip()
+    table = bench_run.path / "bench" / "bench.md"
+    if not table.exists():  # a run that stopped early, cited with --force
+        return f"(missing: the `wb bench` run {bench_run.path.name} wrote no bench.md)"
+    return table.read_text().split("\nFigures", 1)[0].rstrip()
 
 
 def test_counts(all_run: CitedRun) -> dict[str, dict[str, int]]:
@@ -160,8 +169,10 @@ def figures(cited: dict[str, CitedRun | None]) -> dict[str, Any]:
     if series_run := cited.get("series"):
         out["series"] = [{"subject": s.subject, "status": s.status.value, "why": s.why}
                          for s in series_run.record.commit_stages()]
-    if bench_run := cited.get("bench"):
-        data = json.loads((bench_run.path / "bench" / "bench.json").read_text())
+    bench_json = (bench_run.path / "bench" / "bench.json") if (bench_run := cited.get(
+        "bench")) else None
+    if bench_json is not None and bench_json.exists():
+        data = json.loads(bench_json.read_text())
         out["bench"] = {"mode": data["mode"], "ratios": {
             f"{c['target']} {c['fs']} {c['sink']} {c['size']}": round(c["ratio"]["value"], 4)
             for c in data["comparisons"]}}

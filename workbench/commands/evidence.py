@@ -50,8 +50,7 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
 
     configs = current.get("config_sha256", {})
     values = {
-        "series_table": cited_or("series", lambda r: (r.path / "series.md").read_text()
-                                 .rstrip()),
+        "series_table": cited_or("series", evidence.series_table),
         "kernel_version": tree.version,
         "base_commit": tree.base_commit,
         "config_sha256": ", ".join(f"{v} {sha}" for v, sha in configs.items()) or "n/a",
