@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 WB := $(VENV)/bin/wb
 
-.PHONY: setup main test test-fast clean-venv
+.PHONY: setup main test test-fast coverage
 
 setup: $(STAMP)
 
@@ -26,6 +26,14 @@ test: setup
 	scripts/install-deps.sh
 	$(VENV)/bin/pytest -ra
 
-# Unit tests only (no kernel build or boot): under two minutes.
+# The fast tier: no kernel build or boot (unit tests, mypy, wb against fakes).
 test-fast: setup
 	$(VENV)/bin/pytest -ra -m "not e2e"
+
+# Line coverage of workbench/ by the fast tier (wb subprocesses included).
+coverage: setup
+	$(VENV)/bin/pip install -q "coverage>=7.10"
+	rm -rf work/coverage && mkdir -p work/coverage
+	$(VENV)/bin/coverage run -m pytest -q -m "not e2e"
+	$(VENV)/bin/coverage combine -q
+	$(VENV)/bin/coverage report
