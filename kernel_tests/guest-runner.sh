@@ -8,7 +8,10 @@
 #   PLAN lines: NAME<TAB>FILESYSTEM<TAB>COMMAND
 #   FILESYSTEM: tmpfs, ext4, xfs, btrfs (loop images in the guest's /tmp),
 #   9p (OUTDIR/9p-scratch on the host), or "none" (run in /tmp as it is).
-#   The test program finds its directory in $SPLICE_TEST_DIR.
+#   The test program finds its directory in $SPLICE_TEST_DIR, and a
+#   directory for files it wants kept with the results (reproducers) in
+#   $SPLICE_TEST_OUT (OUTDIR/files/NAME, shared with the host; the program
+#   creates it when it has something to keep).
 #
 # Markers written to /dev/kmsg ("wb-runner: begin NAME") let the host tie
 # kernel reports in the console to the test that was running.
@@ -97,8 +100,8 @@ while IFS="$tab" read -r name fs command; do
 	kmsg "begin $name"
 	rcfile=/tmp/wb-rc.$number
 	{
-		cd "$dir" && SPLICE_TEST_DIR=$dir timeout -k 10 "$TEST_TIMEOUT" \
-			sh -c "$command" 2>&1 < /dev/null
+		cd "$dir" && SPLICE_TEST_DIR=$dir SPLICE_TEST_OUT=$OUTDIR/files/$name \
+			timeout -k 10 "$TEST_TIMEOUT" sh -c "$command" 2>&1 < /dev/null
 		echo $? > "$rcfile"
 	} | sed -u 's/^/    /' | tee -a "$RESULTS"
 	rc=$(cat "$rcfile" 2>/dev/null || echo 255)
