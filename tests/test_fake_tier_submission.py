@@ -540,3 +540,17 @@ def test_evidence_force_lists_an_incomplete_run(series_applied: Workbench,
     exits(forced)
     letter = (series_applied.workdir / "evidence/v1/cover-letter.txt").read_text()
     assert f" - the `wb bench` run {incomplete_bench.run.name} is incomplete: " in letter
+
+
+def test_fuzz_suite_runs_the_random_tester_per_filesystem(submission: Submission) -> None:
+    """--suite fuzz plans the built splice_fuzz with the run's seed and time box on
+    each filesystem."""
+    result = submission.workbench.wb("test", "--suite", "fuzz", "--fs", "tmpfs", "--fs", "ext4",
+                                     "--seconds", "7", "--seed", "5",
+                                     boots=[Boot("clean-run", ktap=True)])
+    plan = (result.run / "tests-patched/plan.tsv").read_text().splitlines()
+    program = submission.workbench.workdir / "build/tests/kernel_tests/splice_fuzz"
+    assert plan == [f"splice_fuzz.{fs}\t{fs}\t{program} --seed 5 --seconds 7"
+                    for fs in ("tmpfs", "ext4")]
+    assert program.read_bytes()[:4] == b"\x7fELF", "really compiled"
+    assert result.record["stages"]["build tests"]["seed"] == 5

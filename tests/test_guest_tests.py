@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.guest_tests import (PlannedTest, integrity_arguments, program_plan,
-                                   selftest_plan, write_plan)
+from workbench.guest_tests import (SUITES, PlannedTest, TestSelection, integrity_arguments,
+                                   program_plan, selftest_plan, write_plan)
 
 
 def test_program_plan_runs_each_program_on_each_filesystem(tmp_path: Path):
@@ -47,3 +47,10 @@ def test_integrity_plan_passes_the_same_seed_and_a_quoted_filter(tmp_path: Path)
     assert {t.command for t in plan} == {
         f"{prog} --seed 7 --filter 'stable.tcp; rm -rf /'"}
     assert integrity_arguments(3, None) == ("--seed", "3")
+
+
+def test_the_random_tester_runs_when_asked_for_by_name():
+    """--suite all is the suites that pass on a sound series; fuzz is asked for."""
+    everything = TestSelection()
+    assert [s for s in SUITES if everything.runs(s)] == ["smoke", "integrity", "selftests"]
+    assert [s for s in SUITES if TestSelection(suite="fuzz").runs(s)] == ["fuzz"]

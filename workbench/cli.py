@@ -22,7 +22,7 @@ from workbench.commands.series import SeriesOptions, series_command
 from workbench.commands.test import AllOptions, TestOptions, all_command, test_command
 from workbench.errors import WorkbenchError
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
-from workbench.guest_tests import FILESYSTEMS, SUITES, TestSelection
+from workbench.guest_tests import DEFAULT_FUZZ_SECONDS, FILESYSTEMS, SUITES, TestSelection
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_TARBALL
 from workbench.workspace import DEFAULT_WORKDIR, PATCHES_DIR, VARIANTS
@@ -94,12 +94,17 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=(*SUITES, "all"), default="all",
                    help="smoke: kernel_tests/ smoke test per filesystem; integrity: "
                         "kernel_tests/ splice integrity matrix per filesystem; selftests: "
-                        "the tree's tools/testing/selftests/splice (default: all)")
+                        "the tree's tools/testing/selftests/splice; fuzz: the random "
+                        "splice tester per filesystem (--seconds); all: smoke, integrity "
+                        "and selftests (default: all)")
+    p.add_argument("--seconds", type=int, default=DEFAULT_FUZZ_SECONDS, metavar="N",
+                   help=f"fuzz suite: seconds of random sequences per filesystem (default: "
+                        f"{DEFAULT_FUZZ_SECONDS})")
     p.add_argument("--filter", metavar="SUBSTRING",
                    help="integrity suite: run only the cases whose name contains SUBSTRING "
                         "(names: FS.MODE.CONSUMER.MUTATION.TIMING, e.g. stable.tcp)")
     p.add_argument("--seed", type=int, default=None,
-                   help="seed of the integrity suite's random tests; the run records it, "
+                   help="seed of the integrity and fuzz suites' random tests; the run records it, "
                         "so a seed from an earlier run replays it (default: random)")
     _add_fs(p, "to run the per-filesystem tests on", " ".join(FILESYSTEMS))
     p.add_argument("--program", action="append", type=Path, default=[],
@@ -108,12 +113,11 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
 
 
 
-def _selection(args: argparse.Namespace, suite: str | None = None,
-               filesystems: tuple[str, ...] = FILESYSTEMS) -> TestSelection:
-    return TestSelection(suite=suite or args.suite,
-                         filesystems=tuple(args.filesystems or filesystems),
-                         programs=tuple(getattr(args, "program", ())), seed=args.seed,
-                         case_filter=args.filter)
+def _selection(args: argparse.Namespace) -> TestSelection:
+    """The tests of `wb test` and `wb all` (_add_tests' options)."""
+    return TestSelection(suite=args.suite, filesystems=tuple(args.filesystems or FILESYSTEMS),
+                         programs=tuple(args.program), seed=args.seed,
+                         case_filter=args.filter, fuzz_seconds=args.seconds)
 
 
 def _config(args: argparse.Namespace) -> ConfigChoice:
@@ -263,7 +267,9 @@ def _series_parser(sub: Any) -> None:
     _add_jobs(p)
     p.set_defaults(command=lambda a: (series_command, SeriesOptions(
         workdir=a.workdir, accel=a.accel, timeout=a.timeout, patches=a.patches,
-        config=_config(a), selection=_selection(a, "integrity", SUBSET_FILESYSTEMS),
+        config=_config(a), selection=TestSelection(
+            "integrity", tuple(a.filesystems or SUBSET_FILESYSTEMS), seed=a.seed,
+            case_filter=a.filter),
         checkpatch_ignore=a.checkpatch_ignore, jobs=a.jobs)))
 
 

@@ -27,7 +27,12 @@ from workbench.status import Status
 from workbench.workspace import KERNEL_TESTS_DIR
 
 FILESYSTEMS = ("tmpfs", "ext4", "xfs", "btrfs", "9p")
-SUITES = ("smoke", "integrity", "selftests")
+SUITES = ("smoke", "integrity", "selftests", "fuzz")
+# What --suite all runs. The random tester is asked for by name: it fails on
+# the current series (it finds what the other suites missed), and its time
+# is a choice (--seconds).
+ALL_SUITES = ("smoke", "integrity", "selftests")
+DEFAULT_FUZZ_SECONDS = 20
 RUNNER = KERNEL_TESTS_DIR / "guest-runner.sh"
 # kselftest programs that take the directory under test and run per filesystem.
 PER_FS_SELFTESTS = {"stable_splice"}
@@ -47,11 +52,16 @@ class PlannedTest:
 @dataclass(frozen=True)
 class TestSelection:
     """Which tests a boot runs: a suite (or ``programs`` instead), where, how."""
+    __test__ = False  # not a pytest class
     suite: str = "all"  # one of SUITES, or "all"
     filesystems: tuple[str, ...] = FILESYSTEMS
     programs: tuple[Path, ...] = ()
-    seed: int | None = None  # the integrity suite's random tests; None: not chosen yet
+    seed: int | None = None  # the random tests' (integrity, fuzz); None: not chosen yet
     case_filter: str | None = None
+    fuzz_seconds: int = DEFAULT_FUZZ_SECONDS  # per filesystem
+
+    def runs(self, suite: str) -> bool:
+        return self.suite == suite or (self.suite == "all" and suite in ALL_SUITES)
 
     def with_seed(self) -> "TestSelection":
         """This selection with its seed chosen (at random unless given)."""
@@ -99,15 +109,19 @@ def plan_tests(tree: KernelTree, selection: TestSelection, out_root: Path,
         return TestPlan(tuple(program_plan(list(selection.programs), selection.filesystems)),
                         commit)
     plan: list[PlannedTest] = []
-    if selection.suite in ("smoke", "integrity", "all"):
+    if any(selection.runs(s) for s in ("smoke", "integrity", "fuzz")):
         tests_dir = build_kernel_tests(tree.path, out_root / "kernel_tests", log_path)
-        if selection.suite in ("smoke", "all"):
+        if selection.runs("smoke"):
             plan += program_plan([tests_dir / "splice_smoke"], selection.filesystems)
-        if selection.suite in ("integrity", "all"):
-            assert selection.seed is not None, "with_seed() chooses it"
+        assert selection.seed is not None, "with_seed() chooses it"
+        if selection.runs("integrity"):
             plan += program_plan([tests_dir / "splice_integrity"], selection.filesystems,
                                  integrity_arguments(selection.seed, selection.case_filter))
-    if selection.suite in ("selftests", "all"):
+        if selection.runs("fuzz"):
+            plan += program_plan([tests_dir / "splice_fuzz"], selection.filesystems,
+                                 ("--seed", str(selection.seed),
+                                  "--seconds", str(selection.fuzz_seconds)))
+    if selection.runs("selftests"):
         install = build_splice_selftests(tree.path, out_root, log_path)
         plan += selftest_plan(install, selection.filesystems)
     return TestPlan(tuple(plan), commit)
