@@ -386,6 +386,22 @@ def test_run_outcome_is_the_exit_status(built: Workbench, boot: Boot, status: in
     assert f"wb run: {name}" in result.stdout
 
 
+@pytest.mark.parametrize("command", [
+    ("run", "--exec", "true"),
+    ("test", "--program", str(NO_PLAN), "--fs", "tmpfs"),
+], ids=["run", "test"])
+def test_append_reaches_the_kernel_command_line_of_every_boot(
+        built: Workbench, command: tuple[str, ...]) -> None:
+    result = built.wb(*command, "--timeout", "1", "--append", "panic_on_oops=1",
+                      "--append", "rootdelay=3", boots=[STUCK, Boot("clean-run", ktap=True)])
+    calls = result.vng_calls
+    assert calls, result.output
+    # The stall retry of `wb test` boots with the same parameters.
+    assert len(calls) == (2 if command[0] == "test" else 1)
+    for call in calls:
+        assert "--append=panic_on_oops=1 --append=rootdelay=3" in call, call
+
+
 def test_vng_killed_by_a_signal_is_an_infrastructure_failure(built: Workbench) -> None:
     result = built.wb("run", "--exec", "true",
                       boots=[Boot("qemu-killed", signal=signal.SIGKILL)])

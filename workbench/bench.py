@@ -114,7 +114,8 @@ def boot_order(rounds: int, kernels: tuple[str, ...]) -> list[tuple[int, str]]:
 
 
 def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: str,
-               out_dir: Path, accelerator: Accelerator, timeout: float) -> list[dict]:
+               out_dir: Path, accelerator: Accelerator, timeout: float,
+               kernel_args: tuple[str, ...] = ()) -> list[dict]:
     """Boot each kernel ``plan.rounds`` times, interleaved; returns the samples."""
     samples = []
     if mode != "kvm":
@@ -131,7 +132,7 @@ def run_rounds(images: dict[str, Path], program: Path, plan: BenchPlan, mode: st
                  for fs in plan.filesystems]
         log.info(f"bench round {round_no + 1}/{plan.rounds}: {kernel} ({mode})")
         result = run_plan(tests, image, kernel, boot_dir, accelerator, timeout, qemu_opts=opts,
-                          cpus=cpus)
+                          cpus=cpus, kernel_args=kernel_args)
         if mode == "kvm" and result.boot.accel.name != "kvm":
             raise WorkbenchError(f"bench boot of {kernel} (round {round_no + 1}) fell back "
                                  f"to TCG ({result.boot.accel.reason}): its wall clock would "

@@ -54,6 +54,8 @@ class BootRequest:
     cpus: int = 2
     rwdirs: tuple[Path, ...] = ()
     qemu_opts: tuple[str, ...] = ()
+    # Extra kernel command-line parameters (vng --append), e.g. panic_on_oops=1.
+    kernel_args: tuple[str, ...] = ()
     # For the guest runner: seconds until it starts its first test program
     # (its progress line), else the boot counts as stuck before the tests.
     start_timeout: float | None = None
@@ -114,6 +116,8 @@ def vng_command(request: BootRequest, accel: Accel) -> list[str]:
         cmd.append("--disable-kvm")
     for rwdir in request.rwdirs:
         cmd.append(f"--rwdir={rwdir}")
+    for arg in request.kernel_args:
+        cmd.append(f"--append={arg}")
     if request.qemu_opts:
         cmd.append(f"--qemu-opts={' '.join(request.qemu_opts)}")
     cmd += ["--exec", request.command]

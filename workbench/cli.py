@@ -74,6 +74,14 @@ def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
                         "probed once per host boot; a KVM boot that prints nothing falls back "
                         "to TCG), kvm (error when KVM is unusable), tcg (default: $WB_ACCEL "
                         "or auto)")
+    p.add_argument("--append", action="append", dest="kernel_args", metavar="PARAM",
+                   help="extra kernel command-line parameter, e.g. panic_on_oops=1; "
+                        "repeatable")
+
+
+def _boot_options(a: argparse.Namespace) -> dict[str, Any]:
+    """The fields of ``Boots`` that ``_add_boot`` defined."""
+    return {"accel": a.accel, "timeout": a.timeout, "kernel_args": tuple(a.kernel_args or ())}
 
 
 def _add_fs(p: argparse.ArgumentParser, what: str, default: str) -> None:
@@ -196,7 +204,7 @@ def _run_parser(sub: Any) -> None:
     p.add_argument("--exec", dest="exec_command", required=True, metavar="COMMAND",
                    help="shell command to run in the guest")
     p.set_defaults(command=lambda a: (run_exec_command, RunOptions(
-        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        workdir=a.workdir, debug=a.debug, **_boot_options(a),
         variant=a.variant, command=a.exec_command)))
 
 
@@ -210,7 +218,7 @@ def _test_parser(sub: Any) -> None:
     _add_tests(p)
     _add_debug(p)
     p.set_defaults(command=lambda a: (test_command, TestOptions(
-        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        workdir=a.workdir, debug=a.debug, **_boot_options(a),
         variant=a.variant, selection=_selection(a))))
 
 
@@ -236,7 +244,7 @@ def _bench_parser(sub: Any) -> None:
                    help="exit 1 when a target ratio is missed")
     _add_boot(p, timeout=3600)
     p.set_defaults(command=lambda a: (bench_command, BenchOptions(
-        workdir=a.workdir, accel=a.accel, timeout=a.timeout, quick=a.quick, clock=a.clock,
+        workdir=a.workdir, **_boot_options(a), quick=a.quick, clock=a.clock,
         filesystems=tuple(a.filesystems or ()), rounds=a.rounds, reps=a.reps,
         check_targets=a.check_targets)))
 
@@ -266,7 +274,7 @@ def _series_parser(sub: Any) -> None:
     _add_patches(p)
     _add_jobs(p)
     p.set_defaults(command=lambda a: (series_command, SeriesOptions(
-        workdir=a.workdir, accel=a.accel, timeout=a.timeout, patches=a.patches,
+        workdir=a.workdir, **_boot_options(a), patches=a.patches,
         config=_config(a), selection=TestSelection(
             "integrity", tuple(a.filesystems or SUBSET_FILESYSTEMS), seed=a.seed,
             case_filter=a.filter),
@@ -328,7 +336,7 @@ def _all_parser(sub: Any) -> None:
     _add_debug(p)
     _add_jobs(p)
     p.set_defaults(command=lambda a: (all_command, AllOptions(
-        workdir=a.workdir, debug=a.debug, accel=a.accel, timeout=a.timeout,
+        workdir=a.workdir, debug=a.debug, **_boot_options(a),
         tree=TreeChoice(a.tree, a.base), patches=a.patches, config=_config(a),
         selection=_selection(a), jobs=a.jobs)))
 

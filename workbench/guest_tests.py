@@ -196,7 +196,7 @@ def write_plan(plan: list[PlannedTest] | tuple[PlannedTest, ...], path: Path) ->
 def run_plan(plan: list[PlannedTest] | tuple[PlannedTest, ...], image: Path, variant: str, out_dir: Path,
              accelerator: Accelerator, timeout: float = DEFAULT_TEST_TIMEOUT,
              qemu_opts: tuple[str, ...] = (), properties: dict | None = None,
-             cpus: int = 2) -> TestRun:
+             cpus: int = 2, kernel_args: tuple[str, ...] = ()) -> TestRun:
     """Boot ``image`` once, run every planned test, write JUnit and JSON."""
     out_dir.mkdir(parents=True, exist_ok=True)
     plan_path = out_dir / "plan.tsv"
@@ -206,7 +206,7 @@ def run_plan(plan: list[PlannedTest] | tuple[PlannedTest, ...], image: Path, var
     command = f"sh {RUNNER} {plan_path} {out_dir}"
     log.info(f"test {variant}: {len(plan)} test programs in one boot")
     request = BootRequest(image, command, timeout=timeout, rwdirs=(out_dir,),
-                          qemu_opts=qemu_opts, cpus=cpus,
+                          qemu_opts=qemu_opts, cpus=cpus, kernel_args=kernel_args,
                           start_timeout=min(timeout, START_TIMEOUT))
     result = boot(request, out_dir / "console.log", accelerator)
     attempts = 1

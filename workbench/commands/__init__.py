@@ -30,6 +30,7 @@ class Boots(Common):
     """What every command that boots a kernel takes."""
     accel: str | None = None  # --accel; None: $WB_ACCEL or auto
     timeout: float  # seconds before a guest is declared hung
+    kernel_args: tuple[str, ...] = ()  # --append: extra kernel command-line parameters
 
 
 O = TypeVar("O", bound=Common)

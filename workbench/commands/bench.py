@@ -46,7 +46,7 @@ def bench_command(ctx: Context, options: BenchOptions) -> Status:
     bench_dir = ctx.run.path / "bench"
     with ctx.timer.phase("bench"):
         samples = bench.run_rounds(images, tests_dir / "splice_perf", plan, mode, bench_dir,
-                                   ctx.accelerator, options.timeout)
+                                   ctx.accelerator, options.timeout, options.kernel_args)
     md, js, plots, comparisons = bench.write_report(samples, bench_dir, mode, context)
     missed = [f"{c.target} {c.fs} {c.sink} {c.size}" for c in comparisons
               if c.applies and not c.met]

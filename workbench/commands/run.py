@@ -20,7 +20,7 @@ def run_command(ctx: Context, options: RunOptions) -> Status:
     label = ctx.label(options.variant)
     with ctx.timer.phase(f"run {label}"):
         result = boot(BootRequest(ctx.image(options.variant), options.command,
-                                  timeout=options.timeout),
+                                  timeout=options.timeout, kernel_args=options.kernel_args),
                       ctx.run.path / f"console-{label}.log", ctx.accelerator)
     ctx.run.stage(f"run {label}", RunStage(result.status, result.exit_code, result.reason,
                                            str(result.console_log),

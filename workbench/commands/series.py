@@ -91,6 +91,7 @@ def series_command(ctx: Context, options: SeriesOptions) -> Status:
                 run = guest_tests.run_plan(planned.tests, built.image, f"series-{index:02d}",
                                            ctx.run.path / f"tests-series-{index:02d}",
                                            ctx.accelerator, options.timeout,
+                                           kernel_args=options.kernel_args,
                                            properties={"kernel_commit": commit,
                                                        "seed": selection.seed})
             tests, counts = run.status, run.tree.counts()

@@ -46,7 +46,7 @@ def plan(ctx: Context, tree: KernelTree, selection: TestSelection) -> TestPlan:
 
 
 def test_variant(ctx: Context, variant: str, planned: TestPlan, seed: int | None,
-                 timeout: float) -> TestRun:
+                 boots: Boots) -> TestRun:
     label = ctx.label(variant)
     out_dir = ctx.run.path / f"tests-{label}"
     build_dir = ctx.build_dir(variant)
@@ -54,7 +54,8 @@ def test_variant(ctx: Context, variant: str, planned: TestPlan, seed: int | None
                   "config_sha256": config_sha256(build_dir), "seed": seed}
     with ctx.timer.phase(f"test {label}"):
         result = guest_tests.run_plan(planned.tests, ctx.image(variant), label, out_dir,
-                                      ctx.accelerator, timeout, properties=properties)
+                                      ctx.accelerator, boots.timeout, properties=properties,
+                                      kernel_args=boots.kernel_args)
     if result.boot.first_test_seconds is not None:
         ctx.timer.phases[f"boot to first test {label}"] = result.boot.first_test_seconds
     counts = result.tree.counts()
@@ -75,7 +76,7 @@ def test_command(ctx: Context, options: TestOptions) -> Status:
     guest_tests.check_programs(options.selection.programs)
     selection = options.selection.with_seed()
     planned = plan(ctx, load_tree(ctx.ws), selection)
-    return test_variant(ctx, options.variant, planned, selection.seed, options.timeout).status
+    return test_variant(ctx, options.variant, planned, selection.seed, options).status
 
 
 def all_command(ctx: Context, options: AllOptions) -> Status:
@@ -87,7 +88,7 @@ def all_command(ctx: Context, options: AllOptions) -> Status:
         build(ctx, tree, variant, options.jobs)
     selection = options.selection.with_seed()
     planned = plan(ctx, tree, selection)
-    results = [test_variant(ctx, variant, planned, selection.seed, options.timeout)
+    results = [test_variant(ctx, variant, planned, selection.seed, options)
                for variant in VARIANTS]
     summary = write_summary(ctx.run.path, tree, ctx.run.record, results, ctx.timer.phases)
     print(summary.read_text(), flush=True)
