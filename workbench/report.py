@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from workbench import integrity
+from workbench import integrity, ktap
 from workbench.guest_tests import TestRun
 from workbench.records import ApplyStage, ConfigStage, RunRecord
 from workbench.source import KernelTree
@@ -33,6 +33,11 @@ def write_summary(run_dir: Path, tree: KernelTree, record: RunRecord, results: l
                 for leaf in top.leaves() if leaf.result.failed]
     lines += [f"- {variant} `{suite}` {leaf.name}: {leaf.result.value} {leaf.reason}"
               for variant, suite, leaf in failures] or ["none"]
+    by_variant = {r.variant: r.tree for r in results}
+    if {"base", "patched"} <= set(by_variant):
+        lines += ["", "## Regressions (pass on base, fail on patched)", ""]
+        lines += [f"- `{name}`: {reason}" for name, reason in
+                  regressions(by_variant["base"], by_variant["patched"])] or ["none"]
     matrices = {r.variant: integrity.collect(r.tree) for r in results}
     if any(m.cells for m in matrices.values()):
         lines += ["", "## Splice integrity matrix", "",
@@ -43,6 +48,18 @@ def write_summary(run_dir: Path, tree: KernelTree, record: RunRecord, results: l
     path = run_dir / "summary.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def regressions(base: ktap.TestCase, patched: ktap.TestCase) -> list[tuple[str, str]]:
+    """(test, patched's result and reason) for each test that passed on base
+    and fails on patched; a test that fails on both is no regression."""
+    def outcomes(tree: ktap.TestCase) -> dict[str, ktap.TestCase]:
+        return {f"{top.name}/{leaf.name}" if leaf is not top else top.name: leaf
+                for top in tree.subtests for leaf in top.leaves()}
+    before, after = outcomes(base), outcomes(patched)
+    return [(name, f"{leaf.result.value} {leaf.reason}".strip())
+            for name, leaf in after.items() if leaf.result.failed
+            and name in before and before[name].result in (ktap.Result.PASS, ktap.Result.XFAIL)]
 
 
 def environment_line(record: RunRecord) -> str:
