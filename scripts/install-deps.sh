@@ -20,6 +20,10 @@ PACKAGES=(
 	# the test suite: shellcheck on ci/wb-job.sh and (through actionlint) on
 	# the GitHub workflow's scripts
 	shellcheck
+	# wb test --suite thirdparty: build liburing's tests and xfstests' fsstress
+	# and splice-test (xfs_io, of xfsprogs, runs generic/249's commands)
+	autoconf automake libtool xfslibs-dev uuid-dev libattr1-dev libacl1-dev libaio-dev
+	libgdbm-dev libinih-dev liburcu-dev
 	"$@"
 )
 

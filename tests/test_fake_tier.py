@@ -553,3 +553,13 @@ def test_missing_vng_is_bad_input(built: Workbench, tmp_path: Path) -> None:
     result = built.wb("run", "--exec", "true", env={"WB_VNG": str(tmp_path / "no-vng")})
     assert result.status == 2, result.output
     assert "not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_third_party_source_that_is_not_there_is_bad_input(built: Workbench,
+                                                           tmp_path: Path) -> None:
+    missing = tmp_path / "liburing-none.tar.xz"
+    result = built.wb("test", "--suite", "thirdparty", "--liburing", str(missing),
+                      "--fs", "tmpfs", boots=[Boot("clean-run", ktap=True)])
+    assert result.status == 2, result.output
+    assert f"--liburing {missing}: no such file or directory" in result.stderr
+    assert result.vng_calls == [], "refused before booting"

@@ -104,7 +104,8 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
                         "kernel_tests/ splice integrity matrix per filesystem; selftests: "
                         "the tree's tools/testing/selftests/splice; fuzz: the random "
                         "splice tester per filesystem (--seconds); all: smoke, integrity "
-                        "and selftests (default: all)")
+                        "and selftests; thirdparty: liburing's splice tests, xfstests' fsstress "
+                        "with its splice op and generic/591 and 249 (default: all)")
     p.add_argument("--seconds", type=int, default=DEFAULT_FUZZ_SECONDS, metavar="N",
                    help=f"fuzz suite: seconds of random sequences per filesystem (default: "
                         f"{DEFAULT_FUZZ_SECONDS})")
@@ -115,6 +116,12 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
                    help="seed of the integrity and fuzz suites' random tests; the run records it, "
                         "so a seed from an earlier run replays it (default: random)")
     _add_fs(p, "to run the per-filesystem tests on", " ".join(FILESYSTEMS))
+    for name, upstream in (("liburing", "github.com/axboe/liburing"),
+                           ("xfstests", "fstests")):
+        p.add_argument(f"--{name}", type=Path, metavar="PATH",
+                       help=f"thirdparty suite: a checkout or tarball of {upstream} (default: "
+                            f"the newest snapshot in $WB_THIRD_PARTY, else "
+                            f"../shared/third_party)")
     p.add_argument("--program", action="append", type=Path, default=[],
                    help="run this KTAP-emitting program (on each --fs) instead of the suites; "
                         "repeatable")
@@ -125,7 +132,8 @@ def _selection(args: argparse.Namespace) -> TestSelection:
     """The tests of `wb test` and `wb all` (_add_tests' options)."""
     return TestSelection(suite=args.suite, filesystems=tuple(args.filesystems or FILESYSTEMS),
                          programs=tuple(args.program), seed=args.seed,
-                         case_filter=args.filter, fuzz_seconds=args.seconds)
+                         case_filter=args.filter, fuzz_seconds=args.seconds,
+                         liburing=args.liburing, xfstests=args.xfstests)
 
 
 def _config(args: argparse.Namespace) -> ConfigChoice:

@@ -14,7 +14,7 @@ import shlex
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from workbench import ktap, log
+from workbench import ktap, log, thirdparty
 from workbench.accel import Accelerator
 from workbench.boot import BootRequest, BootResult, boot, tool_versions
 from workbench.build import switch_to
@@ -24,13 +24,15 @@ from workbench.results import write_results
 from workbench.series import branch_head
 from workbench.source import PATCHED_BRANCH, KernelTree, variant_rev
 from workbench.status import Status
+from workbench.testplan import PlannedTest
 from workbench.workspace import KERNEL_TESTS_DIR
 
 FILESYSTEMS = ("tmpfs", "ext4", "xfs", "btrfs", "9p")
-SUITES = ("smoke", "integrity", "selftests", "fuzz")
+SUITES = ("smoke", "integrity", "selftests", "fuzz", "thirdparty")
 # What --suite all runs. The random tester is asked for by name: it fails on
 # the current series (it finds what the other suites missed), and its time
-# is a choice (--seconds).
+# is a choice (--seconds); so is the third-party suite (minutes, and sources
+# from outside the project).
 ALL_SUITES = ("smoke", "integrity", "selftests")
 DEFAULT_FUZZ_SECONDS = 20
 RUNNER = KERNEL_TESTS_DIR / "guest-runner.sh"
@@ -43,13 +45,6 @@ START_TIMEOUT = float(os.environ.get("WB_START_TIMEOUT", 300))
 
 
 @dataclass(frozen=True)
-class PlannedTest:
-    name: str
-    filesystem: str  # where it runs: see guest-runner.sh; "none" = /tmp as it is
-    command: str
-
-
-@dataclass(frozen=True)
 class TestSelection:
     """Which tests a boot runs: a suite (or ``programs`` instead), where, how."""
     __test__ = False  # not a pytest class
@@ -59,6 +54,9 @@ class TestSelection:
     seed: int | None = None  # the random tests' (integrity, fuzz); None: not chosen yet
     case_filter: str | None = None
     fuzz_seconds: int = DEFAULT_FUZZ_SECONDS  # per filesystem
+    # The third-party suite's sources (checkout or tarball); None: the snapshots.
+    liburing: Path | None = None
+    xfstests: Path | None = None
 
     def runs(self, suite: str) -> bool:
         return self.suite == suite or (self.suite == "all" and suite in ALL_SUITES)
@@ -124,6 +122,10 @@ def plan_tests(tree: KernelTree, selection: TestSelection, out_root: Path,
     if selection.runs("selftests"):
         install = build_splice_selftests(tree.path, out_root, log_path)
         plan += selftest_plan(install, selection.filesystems)
+    if selection.runs("thirdparty"):
+        assert selection.seed is not None, "with_seed() chooses it"
+        plan += thirdparty.plan(out_root / "thirdparty", log_path, selection.filesystems,
+                                selection.seed, selection.liburing, selection.xfstests)
     return TestPlan(tuple(plan), commit)
 
 

@@ -1,0 +1,167 @@
+"""The third-party suite: finding, unpacking, patching and building liburing
+and xfstests, and what it plans. Fake trees whose build steps log themselves
+stand in for the real ones; the project's own patches are checked against
+the real snapshots."""
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from workbench import thirdparty
+from workbench.errors import WorkbenchError
+
+SNAPSHOTS = Path(thirdparty.THIRD_PARTY_DIR)
+
+
+def write_script(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body)
+    path.chmod(0o755)
+
+
+def fake_liburing(root: Path) -> Path:
+    """configure, make -C src and make -C test X.t as liburing has them; each
+    step appends its name to ../steps (outside the tree: the build root)."""
+    tree = root / "liburing"
+    (tree / "test").mkdir(parents=True)
+    (tree / "src").mkdir()
+    (tree / "test/splice.c").write_text("/* upstream's test */\n")
+    write_script(tree / "configure", "echo configure >> ../steps\n")
+    (tree / "src/Makefile").write_text("all:\n\techo src >> ../../steps\n")
+    (tree / "test/Makefile").write_text(
+        "%.t:\n\techo $@ >> ../../steps\n\tprintf '#!/bin/sh\\nexit 77\\n' > $@\n\tchmod +x $@\n")
+    return tree
+
+
+def fake_xfstests(root: Path) -> Path:
+    tree = root / "xfstests"
+    for sub, target in (("lib", "default"), ("ltp", "fsstress"), ("src", "splice-test")):
+        (tree / sub).mkdir(parents=True)
+        (tree / sub / "Makefile").write_text(f"{target}:\n\techo {sub}/{target} >> ../../steps\n")
+    (tree / "ltp/fsstress.c").write_text("")
+    (tree / "Makefile").write_text(
+        "configure:\n\tprintf '#!/bin/sh\\necho configure >> ../steps\\n' > configure\n"
+        "\tchmod +x configure\n")
+    return tree
+
+
+@pytest.fixture
+def own_patches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory of the workbench's patches to third-party trees."""
+    patches = tmp_path / "patches"
+    (patches / "liburing").mkdir(parents=True)
+    monkeypatch.setattr(thirdparty, "PATCHES_DIR", patches)
+    return patches
+
+
+ADD_TEST = """\
+--- a/test/splice-stable.c
++++ b/test/splice-stable.c
+@@ -0,0 +1 @@
++/* ours */
+"""
+
+
+def test_no_snapshot_and_no_source_says_how_to_name_one(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(thirdparty, "THIRD_PARTY_DIR", tmp_path)
+    with pytest.raises(WorkbenchError, match=f"no liburing-COMMIT.tar.xz in {tmp_path}") as e:
+        thirdparty.locate("liburing")
+    assert e.value.hint and "--liburing PATH" in e.value.hint and "WB_THIRD_PARTY" in e.value.hint
+
+
+def test_a_directory_that_is_not_the_project_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WorkbenchError, match="not a xfstests tree \\(no ltp/fsstress.c\\)"):
+        thirdparty.locate("xfstests", tmp_path)
+    with pytest.raises(WorkbenchError, match="no such file or directory"):
+        thirdparty.locate("xfstests", tmp_path / "missing.tar.xz")
+
+
+def test_a_snapshot_names_its_upstream_commit(tmp_path: Path) -> None:
+    tarball = tmp_path / "liburing-27255f4c.tar.xz"
+    tarball.write_bytes(b"")
+    assert thirdparty.locate("liburing", tarball).revision == "27255f4c"
+    other = tmp_path / "liburing-latest.tar.gz"
+    other.write_bytes(b"")
+    assert thirdparty.locate("liburing", other).revision == "unknown"
+
+
+def test_a_checkout_names_its_commit(tmp_path: Path) -> None:
+    tree = fake_liburing(tmp_path)
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    subprocess.run(["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@t",
+                    "commit", "-q", "--allow-empty", "-m", "x"], check=True)
+    head = subprocess.run(["git", "-C", str(tree), "rev-parse", "HEAD"], check=True,
+                          capture_output=True, text=True).stdout.strip()
+    assert thirdparty.locate("liburing", tree).revision == head
+
+
+def test_plan_builds_once_with_our_patches_and_plans_every_filesystem(
+        tmp_path: Path, own_patches: Path) -> None:
+    (own_patches / "liburing/0001-add.patch").write_text(ADD_TEST)
+    sources = tmp_path / "sources"
+    uring = fake_liburing(sources)
+    # xfstests from a tarball of one top-level directory, as the snapshots are.
+    tarball = sources / "xfstests-63a29724.tar.xz"
+    with tarfile.open(tarball, "w:xz") as tar:
+        tar.add(fake_xfstests(sources / "unpacked"), arcname="xfstests")
+    root = tmp_path / "build"
+
+    plan = thirdparty.plan(root, tmp_path / "log", ("tmpfs", "ext4"), 7, uring, tarball)
+
+    assert (root / "steps").read_text().split() == [
+        "configure", "src", "splice.t", "splice-stable.t",
+        "configure", "lib/default", "ltp/fsstress", "src/splice-test"]
+    assert [t.name for t in plan] == [
+        "thirdparty.liburing.splice.tmpfs", "thirdparty.liburing.splice.ext4",
+        "thirdparty.liburing.splice-stable.tmpfs", "thirdparty.liburing.splice-stable.ext4",
+        "thirdparty.xfstests.generic-591.tmpfs", "thirdparty.xfstests.generic-249.tmpfs",
+        "thirdparty.fsstress.ext4", "thirdparty.xfstests.generic-591.ext4",
+        "thirdparty.xfstests.generic-249.ext4"]
+    built_uring = next(root.glob("liburing-*"))
+    assert (built_uring / "test/splice-stable.c").read_text() == "/* ours */\n"
+    assert not (uring / "test/splice-stable.c").exists(), "the user's tree is not touched"
+    fsstress = next(t for t in plan if t.name == "thirdparty.fsstress.ext4").command
+    assert " -s 7 " in fsstress and "-f splice=20" in fsstress and "-z" in fsstress
+
+    # The same inputs again: nothing is rebuilt. A changed patch: a new tree.
+    assert thirdparty.plan(root, tmp_path / "log", ("tmpfs", "ext4"), 7, uring, tarball) == plan
+    assert len((root / "steps").read_text().split()) == 8
+    (own_patches / "liburing/0001-add.patch").write_text(ADD_TEST.replace("ours", "ours, v2"))
+    thirdparty.plan(root, tmp_path / "log", ("tmpfs",), 7, uring, tarball)
+    assert (root / "steps").read_text().split()[8:] == [
+        "configure", "src", "splice.t", "splice-stable.t"]
+    assert len(list(root.glob("liburing-*"))) == 2
+
+
+def test_liburing_skip_is_the_runners_skip(tmp_path: Path, own_patches: Path) -> None:
+    built = thirdparty.build_liburing(thirdparty.locate("liburing", fake_liburing(tmp_path)),
+                                      tmp_path / "build", tmp_path / "log")
+    test = thirdparty.liburing_plan(built, ("tmpfs",))[0]
+    # The fake .t exits 77, liburing's T_EXIT_SKIP; guest-runner.sh's skip is 4.
+    assert subprocess.run(["sh", "-c", test.command]).returncode == 4
+
+
+def test_a_patch_that_does_not_apply_names_itself_and_builds_nothing(
+        tmp_path: Path, own_patches: Path) -> None:
+    (own_patches / "liburing/0001-change.patch").write_text(
+        "--- a/test/splice.c\n+++ b/test/splice.c\n@@ -1 +1 @@\n-/* not there */\n+/* x */\n")
+    root = tmp_path / "build"
+    with pytest.raises(WorkbenchError, match="0001-change.patch does not apply to liburing"):
+        thirdparty.build_liburing(thirdparty.locate("liburing", fake_liburing(tmp_path)),
+                                  root, tmp_path / "log")
+    assert not (root / "steps").exists()
+
+
+@pytest.mark.parametrize("name", ["liburing", "xfstests"])
+def test_our_patches_apply_to_the_snapshots(tmp_path: Path, name: str) -> None:
+    """What kernel_tests/thirdparty holds stays applicable to ../shared/third_party."""
+    source = thirdparty.locate(name)
+    tree = tmp_path / name
+    thirdparty.unpack_single_directory(source.path, tree)
+    for patch in thirdparty.own_patches(name):
+        subprocess.run(["patch", "-p1", "--dry-run", "--batch", "--forward", "-s",
+                        "-d", str(tree), "-i", str(patch)], check=True)
+    assert (tree / thirdparty.MARKER[name]).is_file()
