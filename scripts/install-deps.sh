@@ -21,8 +21,9 @@ PACKAGES=(
 	# the GitHub workflow's scripts
 	shellcheck
 	# wb test --suite thirdparty: build liburing's tests and xfstests' fsstress
-	# and splice-test (xfs_io, of xfsprogs, runs generic/249's commands)
-	autoconf automake libtool xfslibs-dev uuid-dev libattr1-dev libacl1-dev libaio-dev
+	# and splice-test (xfs_io, of xfsprogs, runs generic/249's commands);
+	# patch applies our additions to them
+	patch autoconf automake libtool xfslibs-dev uuid-dev libattr1-dev libacl1-dev libaio-dev
 	libgdbm-dev libinih-dev liburcu-dev
 	"$@"
 )

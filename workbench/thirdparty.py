@@ -21,8 +21,8 @@ from pathlib import Path
 from workbench import log
 from workbench.digest import digest
 from workbench.errors import WorkbenchError
-from workbench.testplan import PlannedTest
 from workbench.proc import git, run
+from workbench.testplan import PlannedTest
 from workbench.workspace import KERNEL_TESTS_DIR, PROJECT_ROOT
 
 THIRD_PARTY_DIR = Path(os.environ.get("WB_THIRD_PARTY",
@@ -187,7 +187,6 @@ def xfstests_plan(built: Built, filesystems: tuple[str, ...], seed: int) -> list
             'xfs_io -f -c "sendfile -i g249.src 0 32768k" -c fsync g249.dst >/dev/null && '
             "cmp g249.src g249.dst"))
     return plan
-
 
 
 def plan(root: Path, log_path: Path, filesystems: tuple[str, ...], seed: int,
