@@ -27,9 +27,13 @@
  *
  * Plain splice passes page cache pages by reference, so NEW or TORN is the
  * expected outcome there: the case passes when the problem reproduces.  With
- * SPLICE_F_STABLE a change made before the confirm must give OLD or ESTALE.
- * A socket holds the pages after the confirm until the receiver reads them;
- * no design closes that window and its cells report what they observed.
+ * SPLICE_F_STABLE a change made before the confirm must give OLD or ESTALE,
+ * and a change after it OLD: a socket receiver that reads late still gets
+ * the data of the time of the splice.
+ *
+ * Reproducers of problems found by the random tester (splice_fuzz), with
+ * the flag only: a socket as the source, and the data of other producers
+ * of the pipe when a stable buffer goes stale (repro.*).
  *
  * Two more tests per mode: a differential check (random sizes, offsets and
  * pipe sizes; with nothing changing the file, splice must deliver what
@@ -287,10 +291,10 @@ static unsigned int expected(const struct cell *c)
 	if (c->timing == T_AFTER_CONFIRM) {
 		if (c->consumer == C_DEVNULL)
 			return BIT(V_UNSEEN);
-		if (!socket_consumer(c->consumer))
-			return BIT(V_OLD);	/* already copied */
-		if (c->mode == STABLE || !cfg.by_reference ||
-		    may_drop_pages(c->mutation))
+		/* Copied already, or (sockets, with the flag) copied for them */
+		if (!socket_consumer(c->consumer) || c->mode == STABLE)
+			return BIT(V_OLD);
+		if (!cfg.by_reference || may_drop_pages(c->mutation))
 			return BIT(V_OLD) | BIT(V_NEW) | BIT(V_TORN);
 		return BIT(V_NEW) | BIT(V_TORN);
 	}
@@ -1160,13 +1164,132 @@ static void run_stress(enum mode mode, struct outcome *out)
 		    sc.chunks, sc.stale, sc.changed);
 }
 
+/* ---- reproducers --------------------------------------------------------- */
+
+/*
+ * A unix socket holding 64 KiB from one write(2) (socket buffers of up to
+ * 32 KiB, in compound pages) spliced into a pipe with the flag: the pipe
+ * must deliver those bytes.  Series v1 copied each buffer into one page.
+ */
+static void repro_socket_source(struct outcome *out)
+{
+	static unsigned char sent[FILE_SIZE], got[FILE_SIZE];
+	int sv[2], p[2], bufsz = 4 * FILE_SIZE;
+	size_t done = 0;
+	ssize_t n;
+
+	fill(sent, 0, sizeof(sent), 0);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || pipe(p)) {
+		set_outcome(out, KSFT_FAIL, "socketpair/pipe: %s", strerror(errno));
+		return;
+	}
+	setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &bufsz, sizeof(bufsz));
+	if (write(sv[0], sent, sizeof(sent)) != sizeof(sent)) {
+		set_outcome(out, KSFT_FAIL, "write to the socket: %s", strerror(errno));
+		return;
+	}
+	while (done < sizeof(got)) {
+		n = splice(sv[1], NULL, p[1], NULL, sizeof(got) - done,
+			   SPLICE_F_STABLE | SPLICE_F_NONBLOCK);
+		if (n <= 0)
+			break;
+		while (n > 0) {
+			ssize_t r = read(p[0], got + done, n);
+
+			if (r <= 0) {
+				set_outcome(out, KSFT_FAIL, "read of the pipe: %s",
+					    r ? strerror(errno) : "EOF");
+				return;
+			}
+			done += r;
+			n -= r;
+		}
+	}
+	if (done != sizeof(got))
+		set_outcome(out, KSFT_FAIL, "%zu of %zu bytes through the pipe (%s)",
+			    done, sizeof(got), strerror(errno));
+	else if (memcmp(got, sent, sizeof(got)))
+		set_outcome(out, KSFT_FAIL, "the pipe delivered other bytes than the socket held");
+	else
+		set_outcome(out, KSFT_PASS, "%zu bytes", done);
+}
+
+/*
+ * A stable splice of a file, then 16 bytes from write(2), into one pipe; the
+ * file is rewritten.  The reader must get the file's old bytes or ESTALE,
+ * and then the 16 bytes: ESTALE drops the stale data, nobody else's.
+ */
+static void repro_other_producer(struct outcome *out)
+{
+	static unsigned char old[PAGE_SIZE_ASSUMED], new[PAGE_SIZE_ASSUMED];
+	unsigned char got[PAGE_SIZE_ASSUMED + 16], other[16];
+	char path[PATH_MAX];
+	ssize_t n, stale_at = -1, file_bytes;
+	size_t done = 0;
+	int fd, p[2];
+
+	fill(old, 0, sizeof(old), 0);
+	fill(new, 0, sizeof(new), 1);
+	memset(other, 'w', sizeof(other));
+	fd = make_file(path, "producer");
+	if (fd < 0 || pipe(p)) {
+		set_outcome(out, KSFT_FAIL, "file/pipe: %s", strerror(errno));
+		return;
+	}
+	unlink(path);
+	if (pwrite(fd, old, sizeof(old), 0) != sizeof(old) ||
+	    splice(fd, NULL, p[1], NULL, sizeof(old), SPLICE_F_STABLE) != sizeof(old) ||
+	    write(p[1], other, sizeof(other)) != sizeof(other) ||
+	    pwrite(fd, new, sizeof(new), 0) != sizeof(new)) {
+		set_outcome(out, KSFT_FAIL, "setting up: %s", strerror(errno));
+		return;
+	}
+	close(p[1]);
+	/* Old bytes up to the ESTALE (if any), then exactly the write's. */
+	while ((n = read(p[0], got + done, sizeof(got) - done)) != 0) {
+		if (n < 0 && errno == ESTALE && stale_at < 0) {
+			stale_at = done;
+			continue;
+		}
+		if (n < 0) {
+			set_outcome(out, KSFT_FAIL, "read after %zu bytes: %s", done,
+				    strerror(errno));
+			return;
+		}
+		done += n;
+	}
+	file_bytes = stale_at < 0 ? (ssize_t)sizeof(old) : stale_at;
+	if (done != file_bytes + sizeof(other) || memcmp(got, old, file_bytes))
+		set_outcome(out, KSFT_FAIL, "%zu bytes (ESTALE after %zd): not the old file's %zd and the write's %zu",
+			    done, stale_at, file_bytes, sizeof(other));
+	else if (memcmp(got + file_bytes, other, sizeof(other)))
+		set_outcome(out, KSFT_FAIL, "the 16 bytes of write(2) are lost (ESTALE after %zd)",
+			    stale_at);
+	else
+		set_outcome(out, KSFT_PASS, "%zd bytes of the old file%s, then the write's 16",
+			    file_bytes, stale_at < 0 ? "" : " and ESTALE");
+	close(p[0]);
+	close(fd);
+}
+
+static const struct {
+	const char *name;
+	void (*run)(struct outcome *out);
+} reproducers[] = {
+	{ "socket_source", repro_socket_source },
+	{ "other_producer", repro_other_producer },
+};
+
+#define NR_REPRODUCERS	(sizeof(reproducers) / sizeof(reproducers[0]))
+
 /* ---- the runner -------------------------------------------------------- */
 
-enum kind { K_CELL, K_DIFFERENTIAL, K_STRESS };
+enum kind { K_CELL, K_DIFFERENTIAL, K_STRESS, K_REPRO };
 
 struct test {
 	enum kind kind;
 	struct cell cell;	/* K_CELL; .mode for all */
+	unsigned int repro;	/* K_REPRO: index in reproducers[] */
 	char name[160];
 };
 
@@ -1211,6 +1334,8 @@ static void run_in_child(const struct test *t, struct outcome *out)
 		kmsg(t->name);
 		if (t->kind == K_CELL)
 			run_cell(&t->cell, &child);
+		else if (t->kind == K_REPRO && cfg.stable)
+			reproducers[t->repro].run(&child);
 		else if (cfg.stable || t->cell.mode == PLAIN)
 			(t->kind == K_STRESS ? run_stress : run_differential)(t->cell.mode,
 									 &child);
@@ -1267,6 +1392,14 @@ static int plan_tests(struct test *tests)
 				tests[n++] = t;
 		}
 	}
+	t.kind = K_REPRO;
+	t.cell = (struct cell){ .mode = STABLE };
+	for (t.repro = 0; t.repro < NR_REPRODUCERS; t.repro++) {
+		snprintf(t.name, sizeof(t.name), "%s.stable.repro.%s", cfg.fs,
+			 reproducers[t.repro].name);
+		if (!cfg.filter || strstr(t.name, cfg.filter))
+			tests[n++] = t;
+	}
 	return n;
 }
 
@@ -1296,7 +1429,8 @@ int main(int argc, char **argv)
 		{ "list", no_argument, NULL, 'l' },
 		{ }
 	};
-	static struct test tests[NR_MODES * (NR_CONSUMERS * NR_MUTATIONS * NR_TIMINGS + 2)];
+	static struct test tests[NR_MODES * (NR_CONSUMERS * NR_MUTATIONS * NR_TIMINGS + 2) +
+				 NR_REPRODUCERS];
 	const char *env = getenv("SPLICE_TEST_DIR");
 	bool list = false;
 	int opt, i, n, supported;
