@@ -137,5 +137,5 @@ def markdown(matrices: dict[str, Matrix]) -> str:
                 notes.append(f"- {kernel}, {fs}: a socket receiver saw data changed after "
                              f"the confirm in {len(window)} of "
                              f"{sum(c.consumer in _SOCKETS and c.timing == 'after_confirm' for c in cells)}"
-                             f" after-confirm socket cells (no design closes this window)")
+                             f" after-confirm socket cells (the flag promises the old data there)")
     return "\n".join(lines + ([""] + notes if notes else [])) + "\n"
