@@ -1,7 +1,7 @@
 """The third-party suite: finding, unpacking, patching and building liburing
 and xfstests, and what it plans. Fake trees whose build steps log themselves
-stand in for the real ones; the project's own patches are checked against
-the real snapshots."""
+(fakes/thirdparty.py) stand in for the real ones; the project's own patches
+are checked against the real snapshots."""
 
 import subprocess
 import tarfile
@@ -9,42 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from fakes.thirdparty import fake_liburing, fake_xfstests, write_script
 from workbench import thirdparty
 from workbench.errors import WorkbenchError
 
 SNAPSHOTS = Path(thirdparty.THIRD_PARTY_DIR)
-
-
-def write_script(path: Path, body: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("#!/bin/sh\n" + body)
-    path.chmod(0o755)
-
-
-def fake_liburing(root: Path) -> Path:
-    """configure, make -C src and make -C test X.t as liburing has them; each
-    step appends its name to ../steps (outside the tree: the build root)."""
-    tree = root / "liburing"
-    (tree / "test").mkdir(parents=True)
-    (tree / "src").mkdir()
-    (tree / "test/splice.c").write_text("/* upstream's test */\n")
-    write_script(tree / "configure", "echo configure >> ../steps\n")
-    (tree / "src/Makefile").write_text("all:\n\techo src >> ../../steps\n")
-    (tree / "test/Makefile").write_text(
-        "%.t:\n\techo $@ >> ../../steps\n\tprintf '#!/bin/sh\\nexit 77\\n' > $@\n\tchmod +x $@\n")
-    return tree
-
-
-def fake_xfstests(root: Path) -> Path:
-    tree = root / "xfstests"
-    for sub, target in (("lib", "default"), ("ltp", "fsstress"), ("src", "splice-test")):
-        (tree / sub).mkdir(parents=True)
-        (tree / sub / "Makefile").write_text(f"{target}:\n\techo {sub}/{target} >> ../../steps\n")
-    (tree / "ltp/fsstress.c").write_text("")
-    (tree / "Makefile").write_text(
-        "configure:\n\tprintf '#!/bin/sh\\necho configure >> ../steps\\n' > configure\n"
-        "\tchmod +x configure\n")
-    return tree
 
 
 @pytest.fixture
@@ -113,7 +82,7 @@ def test_plan_builds_once_with_our_patches_and_plans_every_filesystem(
 
     assert (root / "steps").read_text().split() == [
         "configure", "src", "splice.t", "splice-stable.t",
-        "configure", "lib/default", "ltp/fsstress", "src/splice-test"]
+        "configure", "lib/default", "ltp/fsstress", "src/splice-test", "src/min_dio_alignment"]
     assert [t.name for t in plan] == [
         "thirdparty.liburing.splice.tmpfs", "thirdparty.liburing.splice.ext4",
         "thirdparty.liburing.splice-stable.tmpfs", "thirdparty.liburing.splice-stable.ext4",
@@ -128,10 +97,10 @@ def test_plan_builds_once_with_our_patches_and_plans_every_filesystem(
 
     # The same inputs again: nothing is rebuilt. A changed patch: a new tree.
     assert thirdparty.plan(root, tmp_path / "log", ("tmpfs", "ext4"), 7, uring, tarball) == plan
-    assert len((root / "steps").read_text().split()) == 8
+    assert len((root / "steps").read_text().split()) == 9
     (own_patches / "liburing/0001-add.patch").write_text(ADD_TEST.replace("ours", "ours, v2"))
     thirdparty.plan(root, tmp_path / "log", ("tmpfs",), 7, uring, tarball)
-    assert (root / "steps").read_text().split()[8:] == [
+    assert (root / "steps").read_text().split()[9:] == [
         "configure", "src", "splice.t", "splice-stable.t"]
     assert len(list(root.glob("liburing-*"))) == 2
 
@@ -142,6 +111,35 @@ def test_liburing_skip_is_the_runners_skip(tmp_path: Path, own_patches: Path) ->
     test = thirdparty.liburing_plan(built, ("tmpfs",))[0]
     # The fake .t exits 77, liburing's T_EXIT_SKIP; guest-runner.sh's skip is 4.
     assert subprocess.run(["sh", "-c", test.command]).returncode == 4
+
+
+def test_liburing_on_9p_skips_and_says_why(tmp_path: Path, own_patches: Path) -> None:
+    built = thirdparty.build_liburing(thirdparty.locate("liburing", fake_liburing(tmp_path)),
+                                      tmp_path / "build", tmp_path / "log")
+    for test in thirdparty.liburing_plan(built, ("9p",)):
+        proc = subprocess.run(["sh", "-c", test.command], capture_output=True, text=True)
+        assert proc.returncode == 4 and "ftruncate" in proc.stdout, (test.name, proc)
+
+
+def test_generic_591_uses_the_sector_size_the_filesystem_reports(
+        tmp_path: Path, own_patches: Path) -> None:
+    """The test's four splice-test runs get -s from min_dio_alignment, as
+    generic/591 does; a fixed 4096 makes its concurrent reader miscount."""
+    tree = fake_xfstests(tmp_path / "src")
+    built = thirdparty.build_xfstests(thirdparty.locate("xfstests", tree), tmp_path / "build",
+                                      tmp_path / "log")
+    write_script(built.path / "src/min_dio_alignment", 'echo "$@" > ../calls; echo 512\n')
+    write_script(built.path / "src/splice-test", 'echo "$@" >> ../calls\n')
+    test = next(t for t in thirdparty.xfstests_plan(built, ("ext4",), 1)
+                if t.name == "thirdparty.xfstests.generic-591.ext4")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    proc = subprocess.run(["sh", "-c", test.command], cwd=built.path / "src",
+                          env={"PATH": "/usr/bin:/bin", "SPLICE_TEST_DIR": str(mnt)})
+    assert proc.returncode == 0
+    calls = (built.path / "calls").read_text().splitlines()
+    assert calls[0].split()[0] == str(mnt)  # the mount point, then its source
+    assert calls[1:] == [f"{args} {mnt}/g591" for args in ("-s 512 -r", "-rd", "-s 512", "-d")]
 
 
 def test_a_patch_that_does_not_apply_names_itself_and_builds_nothing(
