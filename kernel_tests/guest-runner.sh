@@ -34,6 +34,16 @@ kmsg() {
 	echo "wb-runner: $*" > /dev/kmsg 2>/dev/null
 }
 
+# " REASON" for a test that exited 4 (skip): the last line it printed,
+# unless that line is KTAP, which carries its own reasons.
+skip_reason() {
+	last=$(grep -v '^[[:space:]]*$' "$1" | tail -n 1 | sed 's/^[[:space:]]*//')
+	case $last in
+	'' | '#'* | ok* | 'not ok'* | 1..* | KTAP* | TAP*) ;;
+	*) printf ' %s' "$last" ;;
+	esac
+}
+
 # Mount FILESYSTEM and print the directory tests should use; fail loudly.
 prepare_fs() {
 	fs=$1
@@ -99,16 +109,17 @@ while IFS="$tab" read -r name fs command; do
 	fi
 	kmsg "begin $name"
 	rcfile=/tmp/wb-rc.$number
+	outfile=/tmp/wb-out.$number
 	{
 		cd "$dir" && SPLICE_TEST_DIR=$dir SPLICE_TEST_OUT=$OUTDIR/files/$name \
 			timeout -k 10 "$TEST_TIMEOUT" sh -c "$command" 2>&1 < /dev/null
 		echo $? > "$rcfile"
-	} | sed -u 's/^/    /' | tee -a "$RESULTS"
+	} | sed -u 's/^/    /' | tee "$outfile" | tee -a "$RESULTS"
 	rc=$(cat "$rcfile" 2>/dev/null || echo 255)
 	kmsg "end $name rc=$rc"
 	case $rc in
 	0) emit "ok $number $name" ;;
-	4) emit "ok $number $name # SKIP" ;;
+	4) emit "ok $number $name # SKIP$(skip_reason "$outfile")" ;;
 	124 | 137) emit "not ok $number $name # TIMEOUT after ${TEST_TIMEOUT}s" ;;
 	*) emit "not ok $number $name # exit=$rc" ;;
 	esac

@@ -563,3 +563,26 @@ def test_third_party_source_that_is_not_there_is_bad_input(built: Workbench,
     assert result.status == 2, result.output
     assert f"--liburing {missing}: no such file or directory" in result.stderr
     assert result.vng_calls == [], "refused before booting"
+
+
+def test_third_party_suite_replayed_from_real_boots(built: Workbench) -> None:
+    """liburing's and xfstests' output from real base and patched boots
+    (tests/data/golden/thirdparty-*.ktap) becomes JUnit cases with reasons."""
+    # The real snapshots, built for the host as the guest runs them.
+    args = ["--suite", "thirdparty", "--seed", "20261206"]
+    found = {}
+    for variant in ("base", "patched"):
+        result = built.wb("test", "--variant", variant, *args,
+                          boots=[Boot("clean-run", ktap=f"thirdparty-{variant}",
+                                      only_planned=True)])
+        assert result.status == 0, result.output
+        xml = JUnitXml.fromfile(str(result.run / f"tests-{variant}" / "junit.xml"))
+        found[variant] = {s.name: (c.result[0].message if c.result else "pass")
+                          for s in xml for c in s}
+    assert found["base"]["thirdparty.liburing.splice-stable.ext4"].endswith(
+        "SPLICE_F_STABLE not supported, skipping")
+    assert found["patched"]["thirdparty.liburing.splice-stable.ext4"] == "pass"
+    for variant in found.values():
+        assert "ftruncate" in variant["thirdparty.liburing.splice.9p"]
+        assert all(variant[f"thirdparty.xfstests.generic-591.{fs}"] == "pass"
+                   for fs in ("tmpfs", "ext4", "xfs", "btrfs", "9p"))
