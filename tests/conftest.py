@@ -68,6 +68,26 @@ def kselftest_headers(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def kernel_selftest_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A kernel-shaped tree holding Debian 6.12's net/tls selftest (and no
+    mm/cow), whose ``make headers_install`` copies the host's uapi headers:
+    new enough for tls.c, too old for cow.c, which the e2e tests build."""
+    if not DEFAULT_TARBALL.exists():
+        pytest.skip(f"{DEFAULT_TARBALL} not installed (scripts/install-deps.sh)")
+    start = time.monotonic()
+    out = fakelinux.extract_kselftest_headers(
+        DEFAULT_TARBALL, tmp_path_factory.mktemp("linux"),
+        extra=(f"{fakelinux.SELFTESTS}/net/tls.c",))
+    _EXTRACTED[str(DEFAULT_TARBALL)] = (_EXTRACTED.get(str(DEFAULT_TARBALL), 0.0)
+                                        + time.monotonic() - start)
+    (out / "Makefile").write_text(
+        "headers_install:\n\tmkdir -p $(INSTALL_HDR_PATH)/include\n"
+        "\tcp -r /usr/include/linux /usr/include/asm-generic "
+        "/usr/include/x86_64-linux-gnu/asm $(INSTALL_HDR_PATH)/include/\n")
+    return out
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for tarball, seconds in _EXTRACTED.items():
         terminalreporter.write_line(f"kselftest headers extracted from {tarball} "

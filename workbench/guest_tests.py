@@ -125,7 +125,8 @@ def plan_tests(tree: KernelTree, selection: TestSelection, out_root: Path,
     if selection.runs("thirdparty"):
         assert selection.seed is not None, "with_seed() chooses it"
         plan += thirdparty.plan(out_root / "thirdparty", log_path, selection.filesystems,
-                                selection.seed, selection.liburing, selection.xfstests)
+                                selection.seed, tree.path, selection.liburing,
+                                selection.xfstests)
     return TestPlan(tuple(plan), commit)
 
 

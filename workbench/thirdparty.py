@@ -1,9 +1,10 @@
 """The third-party suite: splice tests nobody here wrote, run in the guest.
 
-liburing's io_uring splice tests and xfstests' fsstress (its ``splice`` op
+liburing's io_uring splice tests, xfstests' fsstress (its ``splice`` op
 mixed with the ways a file changes) and the commands of its splice tests
 (generic/591 and generic/249), run directly in the guest rather
-than under fstests' ``check``. Sources are snapshots whose file name carries
+than under fstests' ``check``, and the kernel tree's own selftests that
+splice (mm/cow's vmsplice cases, net/tls's splice cases, on kTLS). Sources are snapshots whose file name carries
 the upstream commit (``NAME-COMMIT.tar.xz`` in ``THIRD_PARTY_DIR``) or a
 user's own checkout or tarball; the workbench's additions to them
 (``kernel_tests/thirdparty/NAME/*.patch``: the tests an upstream submission
@@ -46,6 +47,13 @@ FSSTRESS_OPS = {"splice": 20, "write": 10, "writev": 4, "mwrite": 6, "read": 6, 
                 "insert": 3, "punch": 3, "truncate": 4, "fsync": 2, "creat": 4, "unlink": 2,
                 "rename": 2, "dwrite": 2, "dread": 2}
 FSSTRESS_OPERATIONS = 2000  # per process, 2 processes: about 40 s per filesystem under TCG
+# The kernel tree's selftests, built against its own uapi headers.
+SELFTESTS = "tools/testing/selftests"
+KSFT_SELECT = KERNEL_TESTS_DIR / "thirdparty" / "ksft-select.sh"
+# net/tls: the ciphers every kTLS build has (configs/net.config); rekey cases
+# need key updates, which 6.12's kTLS lacks.
+TLS_VARIANTS = ("12_aes_gcm", "13_aes_gcm")
+_TLS_SPLICE_TEST = re.compile(r"^TEST_F\(tls, (\w*splice\w*)\)", re.M)
 _SNAPSHOT_NAME = re.compile(r"^(?P<name>[a-z]+)-(?P<commit>[0-9a-f]{7,40})\.tar\.(xz|gz|bz2)$")
 
 
@@ -198,14 +206,83 @@ def xfstests_plan(built: Built, filesystems: tuple[str, ...], seed: int) -> list
     return plan
 
 
+def fix_tls_rekey_backport(source: str) -> str:
+    """6.12.y's net/tls.c calls tls_crypto_info_init() with a key generation
+    that its definition there lacks (the rekey tests were backported without
+    the helper's new argument), so it does not compile: drop the argument.
+    Only the rekey tests pass it, and they are not run here."""
+    if not re.search(r"tls_crypto_info_init\([^)]*\*tls12\)\s*\{", source):
+        return source  # the definition takes it: nothing to fix
+    return re.sub(r"tls_crypto_info_init\(([^,;()]+),([^,;()]+),([^,;()]+),\s*\d+\)",
+                  r"tls_crypto_info_init(\1,\2,\3)", source)
+
+
+def kernel_selftests_plan(tree: Path, root: Path, log_path: Path) -> list[PlannedTest]:
+    """Build mm/cow and net/tls from ``tree`` against its uapi headers (make
+    headers_install) and plan their splice cases; a tree without one of
+    them gets a skip that says so."""
+    selftests = tree / SELFTESTS
+    sources = {"mm-cow.vmsplice": [selftests / "mm" / f
+                                   for f in ("cow.c", "vm_util.c", "thp_settings.c")],
+               "net-tls.splice": [selftests / "net" / "tls.c"]}
+    plan, present = [], []
+    for name, files in sources.items():
+        absent = [p for p in files if not p.is_file()]
+        if absent:
+            plan.append(PlannedTest(f"thirdparty.kselftest.{name}", "none",
+                                    f"echo 'the kernel tree has no "
+                                    f"{absent[0].relative_to(tree)}'; exit 4"))
+        else:
+            present.append(name)
+    if not present:
+        return plan
+    out = root / "kselftest"
+    shutil.rmtree(out, ignore_errors=True)
+    log.info("third-party: building the kernel tree's " + " and ".join(present) + " selftests")
+    # O= keeps the tree clean; the selftests find the headers in INSTALL_HDR_PATH.
+    run(["make", "-s", "-C", str(tree), f"O={out / 'headers-build'}", "headers_install",
+         f"INSTALL_HDR_PATH={out / 'usr'}"], log=log_path)
+    cflags = ["-O2", "-Wall", "-isystem", str(out / "usr" / "include")]
+    if "net-tls.splice" in present:
+        tls_source = sources["net-tls.splice"][0]
+        text = tls_source.read_text()
+        # A fixed copy; its "../kselftest_harness.h" is found in the tree.
+        copy = out / "net" / "tls.c"
+        copy.parent.mkdir(parents=True)
+        copy.write_text(fix_tls_rekey_backport(text))
+        run(["gcc", *cflags, "-iquote", str(tls_source.parent), str(copy), "-o",
+             str(out / "tls"), "-lpthread"], log=log_path)
+        tests = sorted({t for t in _TLS_SPLICE_TEST.findall(text) if "rekey" not in t})
+        selected = " ".join(f"-r tls.{v}.{t}" for v in TLS_VARIANTS for t in tests)
+        # Without kTLS the harness says so once and passes every case on
+        # plain TCP: fail instead.
+        plan.append(PlannedTest(
+            "thirdparty.kselftest.net-tls.splice", "none",
+            "grep -qw tls /proc/sys/net/ipv4/tcp_available_ulp || "
+            "{ echo 'no kTLS in this kernel (CONFIG_TLS): the cases would pass on plain TCP'; "
+            f"exit 1; }}; {out / 'tls'} {selected}"))
+    if "mm-cow.vmsplice" in present:
+        # cow.c includes "local_config.h", which the mm Makefile writes; empty,
+        # it leaves out the io_uring cases, which do not splice.
+        (out / "local_config.h").touch()
+        run(["gcc", *cflags, "-I", str(out), *map(str, sources["mm-cow.vmsplice"]),
+             "-o", str(out / "cow"), "-lrt", "-lpthread", "-lm"], log=log_path)
+        plan.append(PlannedTest("thirdparty.kselftest.mm-cow.vmsplice", "none",
+                                f"sh {KSFT_SELECT} vmsplice {out / 'cow'}"))
+    return sorted(plan, key=lambda t: t.name)
+
+
 def plan(root: Path, log_path: Path, filesystems: tuple[str, ...], seed: int,
-         liburing: Path | None = None, xfstests: Path | None = None) -> list[PlannedTest]:
+         kernel_tree: Path, liburing: Path | None = None,
+         xfstests: Path | None = None) -> list[PlannedTest]:
     """Locate, build and plan the suite; ``liburing``/``xfstests``: the
-    user's sources instead of the snapshots."""
+    user's sources instead of the snapshots; the kernel selftests come from
+    ``kernel_tree``."""
     root.mkdir(parents=True, exist_ok=True)
     uring = build_liburing(locate("liburing", liburing), root, log_path)
     fstests = build_xfstests(locate("xfstests", xfstests), root, log_path)
     log.info(f"third-party: liburing {uring.source.revision[:12]}"
              f"{' + ' + ', '.join(uring.patches) if uring.patches else ''}; "
              f"xfstests {fstests.source.revision[:12]}")
-    return liburing_plan(uring, filesystems) + xfstests_plan(fstests, filesystems, seed)
+    return (liburing_plan(uring, filesystems) + xfstests_plan(fstests, filesystems, seed) +
+            kernel_selftests_plan(kernel_tree, root, log_path))

@@ -340,16 +340,16 @@ def series(tree: Path, *patches: Patch, name: str = "patches") -> Path:
     return write_series(tree, tree.parent / name, list(patches))
 
 
-def extract_kselftest_headers(tarball: Path, out: Path) -> Path:
-    """KSELFTEST_HEADERS of a kernel source tarball (its one top directory
-    stripped) in ``out``. tar stops reading at the last of them
-    (--occurrence), a few seconds into Debian's 6.12 xz tarball."""
+def extract_kselftest_headers(tarball: Path, out: Path, extra: tuple[str, ...] = ()) -> Path:
+    """KSELFTEST_HEADERS (and the ``extra`` files) of a kernel source tarball
+    (its one top directory stripped) in ``out``. tar stops reading at the last
+    of them (--occurrence), a few seconds into Debian's 6.12 xz tarball."""
     with tarfile.open(tarball) as archive:
         top = archive.next().name.split("/")[0]  # type: ignore[union-attr]
     out.mkdir(parents=True, exist_ok=True)
     subprocess.run(["tar", "-x", "-I", "xz -T0", "-f", str(tarball), "-C", str(out),
                     "--strip-components=1", "--occurrence=1",
-                    *(f"{top}/{name}" for name in KSELFTEST_HEADERS)],
+                    *(f"{top}/{name}" for name in (*KSELFTEST_HEADERS, *extra))],
                    check=True, capture_output=True)
     # They must need nothing else of the tree: their own includes are system
     # headers but for each other.
