@@ -105,7 +105,8 @@ def _add_tests(p: argparse.ArgumentParser) -> None:
                         "the tree's tools/testing/selftests/splice; fuzz: the random "
                         "splice tester per filesystem (--seconds); all: smoke, integrity "
                         "and selftests; thirdparty: liburing's splice tests, xfstests' fsstress "
-                        "with its splice op and generic/591 and 249 (default: all)")
+                        "with its splice op, generic/591 and 249, and the tree's net/tls "
+                        "splice and mm/cow vmsplice selftests (default: all)")
     p.add_argument("--seconds", type=int, default=DEFAULT_FUZZ_SECONDS, metavar="N",
                    help=f"fuzz suite: seconds of random sequences per filesystem (default: "
                         f"{DEFAULT_FUZZ_SECONDS})")
