@@ -50,7 +50,9 @@
  * smallest failing run with the failed check, goes to $SPLICE_TEST_OUT (or
  * "."), and is rewritten at each shrinking step.  Once the kernel has oopsed
  * (taint D or B) nothing it does counts: the run stops, and a .shrink file
- * lets a fresh boot go on shrinking (--replay @FILE --shrink).
+ * lets a fresh boot go on shrinking (--replay @FILE --shrink).  A kernel report
+ * (WARN, KASAN) stops the class that found it, and its shrinking waits
+ * until the other classes have had their time: the kernel may be corrupted.
  *
  * Sequences come in classes, one KTAP test each, which take turns in short
  * slots of the time (--seconds), so that each has run early on.  All
@@ -3925,13 +3927,27 @@ static bool probe_uring(void)
 	return ok;
 }
 
-/* A failure: print it, shrink it, write the reproducer. */
+/* When a failure was found: since the start, and searching (less shrinking). */
+struct found_at {
+	double wall, search;
+};
+
+static struct found_at found_now(void)
+{
+	double wall = now() - cfg.start;
+
+	return (struct found_at){ wall, wall - cfg.shrinking };
+}
+
+/*
+ * A failure found at @when: print it, shrink it, write the reproducer.
+ * @res holds its outcome.
+ */
 static void report_failure(const char *cls, const char *name, int idx,
 			   struct seq *s, double into, unsigned long nseq,
-			   char *summary, size_t sumlen)
+			   struct found_at when, char *summary, size_t sumlen)
 {
-	/* search time: the wall clock less the time spent shrinking */
-	double wall = now() - cfg.start, found = wall - cfg.shrinking;
+	double wall = when.wall, found = when.search;
 	int kind = res->kind, trials = 0, again = 0, i;
 	char path[PATH_MAX], first[sizeof(res->msg)], sig[sizeof(res->sig)], *text;
 	bool written = false;
@@ -4004,10 +4020,37 @@ struct class_state {
 	unsigned long seen[16];		/* repeats of found[] */
 	double busy, bytes, sbytes;
 	char summary[1000];
+	bool stopped;			/* by a kernel report */
 };
+
+/*
+ * A kernel report may mean that the kernel's memory is already corrupted
+ * (v1's socket copy overran a page), and shrinking runs the sequence dozens
+ * of times: the class that found it stops, and the sequence is shrunk once
+ * the other classes have had their time, so that one bug taking the kernel
+ * down does not hide the others.
+ */
+static struct deferred_failure {
+	struct seq s;
+	struct outcome res;
+	unsigned int ci;
+	int idx;
+	unsigned long nseq;
+	double into;
+	struct found_at when;
+} deferred[4];
+static int ndeferred;
 
 static char found[16][sizeof(((struct outcome *)0)->sig)];
 static int nfound;
+
+static void append_summary(struct class_state *st, const char *one)
+{
+	size_t len = strlen(st->summary);
+
+	snprintf(st->summary + len, sizeof(st->summary) - len, "%s%s",
+		 len ? "; " : "", one);
+}
 
 /* One turn of class @ci: sequences for @secs of search. */
 static void run_slot(unsigned int ci, struct class_state *st, double secs)
@@ -4045,12 +4088,21 @@ static void run_slot(unsigned int ci, struct class_state *st, double secs)
 		}
 		if (nfound < (int)ARRAY_SIZE(found))
 			snprintf(found[nfound++], sizeof(found[0]), "%s", res->sig);
+		if (res->kind == F_KERNEL && ndeferred < (int)ARRAY_SIZE(deferred)) {
+			struct deferred_failure *d = &deferred[ndeferred++];
+
+			*d = (struct deferred_failure){ .s = s, .res = *res, .ci = ci,
+				.idx = nfound, .nseq = st->n - 1,
+				.into = st->busy + t - t0 - shrinking, .when = found_now() };
+			ksft_print_msg("%s: sequence %lu: %s: %s; the class stops, shrinking waits until the other classes have had their time\n",
+				       st->name, d->nseq, fail_names[F_KERNEL], res->msg);
+			st->stopped = true;
+			break;
+		}
 		t1 = now();
 		report_failure(c->name, st->name, nfound, &s, st->busy + t - t0 - shrinking,
-			       st->n - 1, one, sizeof(one));
-		snprintf(st->summary + strlen(st->summary),
-			 sizeof(st->summary) - strlen(st->summary), "%s%s",
-			 st->summary[0] ? "; " : "", one);
+			       st->n - 1, found_now(), one, sizeof(one));
+		append_summary(st, one);
 		/* shrinking does not eat the time to search */
 		shrinking += now() - t1;
 		cfg.shrinking += now() - t1;
@@ -4063,6 +4115,21 @@ static void run_slot(unsigned int ci, struct class_state *st, double secs)
 	if (cfg.damaged)
 		ksft_print_msg("%s: the kernel oopsed: nothing after this can be trusted\n",
 			       st->name);
+}
+
+static void report_deferred(struct class_state *cs)
+{
+	char one[200];
+	int i;
+
+	for (i = 0; i < ndeferred; i++) {
+		struct deferred_failure *d = &deferred[i];
+
+		*res = d->res;
+		report_failure(classes[d->ci].name, cs[d->ci].name, d->idx, &d->s, d->into,
+			       d->nseq, d->when, one, sizeof(one));
+		append_summary(&cs[d->ci], one);
+	}
 }
 
 static void usage(const char *prog)
@@ -4150,7 +4217,8 @@ static void run_replay(void)
 		res->kind = kind < NR_FAILS ? kind : F_KERNEL;
 		snprintf(res->sig, sizeof(res->sig), "%s", cfg.want_sig);
 		snprintf(res->msg, sizeof(res->msg), "as in %s", cfg.replay + 1);
-		report_failure("replay", name, 0, &s, 0, 0, summary, sizeof(summary));
+		report_failure("replay", name, 0, &s, 0, 0, found_now(), summary,
+			       sizeof(summary));
 		ksft_test_result_code(KSFT_FAIL, name, "%s", summary);
 		free(text);
 		ksft_finished();
@@ -4163,7 +4231,8 @@ static void run_replay(void)
 		ksft_print_msg("not the failure being shrunk: %s\n", cfg.want_sig);
 	if (kind && cfg.shrink_replay &&
 	    (!cfg.want_sig[0] || !strcmp(res->sig, cfg.want_sig))) {
-		report_failure("replay", name, 0, &s, 0, 0, summary, sizeof(summary));
+		report_failure("replay", name, 0, &s, 0, 0, found_now(), summary,
+			       sizeof(summary));
 		ksft_test_result_code(KSFT_FAIL, name, "%s", summary);
 	} else if (kind) {
 		repro_path(path, sizeof(path), "replay", 0);
@@ -4316,13 +4385,14 @@ int main(int argc, char **argv)
 	for (more = true; more && !cfg.damaged;) {
 		more = false;
 		for (ci = 0; ci < NR_CLASSES && !cfg.damaged; ci++) {
-			if (cs[ci].run && cs[ci].busy < share - 0.01) {
+			if (cs[ci].run && !cs[ci].stopped && cs[ci].busy < share - 0.01) {
 				run_slot(ci, &cs[ci], share - cs[ci].busy < slot ?
 					 share - cs[ci].busy : slot);
 				more = true;
 			}
 		}
 	}
+	report_deferred(cs);
 	for (ci = 0; ci < NR_CLASSES; ci++) {
 		struct class_state *st = &cs[ci];
 
@@ -4347,7 +4417,10 @@ int main(int argc, char **argv)
 		ksft_print_msg("%s: %lu sequences (%lu failed), %lu ops, %.1f MiB, %.1fs: %.1f/s\n",
 			       st->name, st->n, st->nfail, st->ops, st->bytes / (1 << 20),
 			       st->busy, st->n / (st->busy > 0 ? st->busy : 1));
-		if (cfg.damaged && st->busy < share - 0.01)
+		if (st->stopped)
+			ksft_print_msg("%s: stopped at %.1f s by the kernel report\n",
+				       st->name, st->busy);
+		else if (cfg.damaged && st->busy < share - 0.01)
 			ksft_print_msg("%s: cut short at %.1f s: the kernel oopsed\n",
 				       st->name, st->busy);
 		busy += st->busy;
