@@ -570,7 +570,7 @@ def test_third_party_suite_replayed_from_real_boots(built: Workbench) -> None:
     (tests/data/golden/thirdparty-*.ktap) becomes JUnit cases with reasons."""
     # The real snapshots, built for the host as the guest runs them.
     args = ["--suite", "thirdparty", "--seed", "20261206"]
-    found = {}
+    found, cases = {}, {}
     for variant in ("base", "patched"):
         result = built.wb("test", "--variant", variant, *args,
                           boots=[Boot("clean-run", ktap=f"thirdparty-{variant}",
@@ -579,6 +579,8 @@ def test_third_party_suite_replayed_from_real_boots(built: Workbench) -> None:
         xml = JUnitXml.fromfile(str(result.run / f"tests-{variant}" / "junit.xml"))
         found[variant] = {s.name: (c.result[0].message if c.result else "pass")
                           for s in xml for c in s}
+        cases[variant] = {s.name: {c.name: (c.result[0].message if c.result else "pass")
+                                   for c in s} for s in xml}
     assert found["base"]["thirdparty.liburing.splice-stable.ext4"].endswith(
         "SPLICE_F_STABLE not supported, skipping")
     assert found["patched"]["thirdparty.liburing.splice-stable.ext4"] == "pass"
@@ -586,3 +588,13 @@ def test_third_party_suite_replayed_from_real_boots(built: Workbench) -> None:
         assert "ftruncate" in variant["thirdparty.liburing.splice.9p"]
         assert all(variant[f"thirdparty.xfstests.generic-591.{fs}"] == "pass"
                    for fs in ("tmpfs", "ext4", "xfs", "btrfs", "9p"))
+    for variant in cases.values():
+        # The kernel's selftests: each case of their own TAP is a JUnit case.
+        tls = variant["thirdparty.kselftest.net-tls.splice"]
+        assert len(tls) == 18 and set(tls.values()) == {"pass"}
+        assert "tls.13_aes_gcm.splice_from_pipe" in tls
+        cow = variant["thirdparty.kselftest.mm-cow.vmsplice"]
+        assert len(cow) == 208 and all("vmsplice" in name for name in cow)
+        assert cow["vmsplice() + unmap in child ... with base page"] == "pass"
+        assert cow["vmsplice() + unmap in child ... with swapped out base page"].endswith(
+            "MADV_PAGEOUT did not work, is swap enabled?")
