@@ -18,7 +18,7 @@ from workbench import log
 from workbench.kconfig import ARCH
 from workbench.source import KernelTree, checkout
 from workbench.status import Status
-from workbench.proc import git
+from workbench.proc import git, run
 
 IMAGE = Path("arch/x86/boot/bzImage")
 _PROGRESS_EVERY = 20.0  # seconds between progress lines
@@ -158,3 +158,12 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
              "dirty": dirty}
     stats_path.write_text(json.dumps(stats) + "\n")
     return BuildResult(variant, Status.PASS, commit, build_dir, log_path, seconds, image)
+
+
+def install_uapi_headers(tree: Path, out: Path, log_path: Path) -> Path:
+    """``make headers_install`` of ``tree`` into ``out/usr``, out of tree (O=)
+    so that the tree stays clean; returns the include directory, which
+    kselftests take as ``KHDR_INCLUDES``."""
+    run(["make", "-s", "-C", str(tree), f"O={out / 'headers-build'}", "headers_install",
+         f"INSTALL_HDR_PATH={out / 'usr'}"], log=log_path)
+    return out / "usr" / "include"

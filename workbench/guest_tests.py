@@ -17,7 +17,7 @@ from pathlib import Path
 from workbench import ktap, log, thirdparty
 from workbench.accel import Accelerator
 from workbench.boot import BootRequest, BootResult, boot, tool_versions
-from workbench.build import switch_to
+from workbench.build import install_uapi_headers, switch_to
 from workbench.errors import WorkbenchError
 from workbench.proc import run
 from workbench.results import write_results
@@ -142,8 +142,12 @@ def build_kernel_tests(tree: Path, out_dir: Path, log_path: Path) -> Path:
 def build_splice_selftests(tree: Path, build_dir: Path, log_path: Path) -> Path:
     """Build and install the tree's splice kselftests; returns the install dir."""
     install = build_dir / "kselftest"
+    # They include the tree's uapi headers (<linux/splice.h>), which kselftests
+    # expect installed first ("make headers").
+    headers = install_uapi_headers(tree, build_dir / "kselftest-headers", log_path)
     run(["make", "-B", "-C", str(tree / "tools/testing/selftests"), "TARGETS=splice",
-         f"O={build_dir / 'kselftest-build'}", f"INSTALL_PATH={install}", "install"],
+         f"O={build_dir / 'kselftest-build'}", f"INSTALL_PATH={install}",
+         f"KHDR_INCLUDES=-isystem {headers}", "install"],
         log=log_path)
     return install
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import log
+from workbench.build import install_uapi_headers
 from workbench.digest import digest
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
@@ -239,10 +240,7 @@ def kernel_selftests_plan(tree: Path, root: Path, log_path: Path) -> list[Planne
     out = root / "kselftest"
     shutil.rmtree(out, ignore_errors=True)
     log.info("third-party: building the kernel tree's " + " and ".join(present) + " selftests")
-    # O= keeps the tree clean; the selftests find the headers in INSTALL_HDR_PATH.
-    run(["make", "-s", "-C", str(tree), f"O={out / 'headers-build'}", "headers_install",
-         f"INSTALL_HDR_PATH={out / 'usr'}"], log=log_path)
-    cflags = ["-O2", "-Wall", "-isystem", str(out / "usr" / "include")]
+    cflags = ["-O2", "-Wall", "-isystem", str(install_uapi_headers(tree, out, log_path))]
     if "net-tls.splice" in present:
         tls_source = sources["net-tls.splice"][0]
         text = tls_source.read_text()
