@@ -499,9 +499,15 @@ def test_series_checks_every_commit_of_the_real_series(main_job: Path):
     assert "Every commit passed." in (run / "series.md").read_text()
 
 
+# Whoever runs wb signs the submission: here a fixed identity, whatever the host's.
+SUBMITTER = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name",
+             "GIT_CONFIG_VALUE_0": "Ada Submitter", "GIT_CONFIG_KEY_1": "user.email",
+             "GIT_CONFIG_VALUE_1": "ada@example.com"}
+
+
 def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
     out = tmp_path / "evidence"
-    proc = wb("evidence", "-v", "1", "--out", str(out))
+    proc = wb("evidence", "-v", "1", "--out", str(out), env=SUBMITTER)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     v1 = out / "v1"
     patches = sorted((v1 / "patches").glob("v1-*.patch"))
@@ -521,10 +527,20 @@ def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
             f"({recorded['accel']['reason']}); QEMU {recorded['tools']['qemu']}, "
             f"virtme-ng {recorded['tools']['virtme_ng']}") in cover
     assert "${" not in cover
+    # Signed by the submitter, sent to whom the tree's get_maintainer.pl names.
+    for patch in patches:
+        text = patch.read_text()
+        assert "From: Ada Submitter <ada@example.com>" in text
+        assert "dev@example.org" not in text, patch.name
+        assert "To: linux-fsdevel@vger.kernel.org" in text
+        for cc in ("viro@zeniv.linux.org.uk", "linux-xfs@vger.kernel.org",
+                   "linux-api@vger.kernel.org", "netdev@vger.kernel.org"):
+            assert cc in text.partition("\n\n")[0], (patch.name, cc)
+    assert "Signed-off-by: Ada Submitter <ada@example.com>" in patches[1].read_text()
     check = subprocess.run(["sha256sum", "--quiet", "-c", "MANIFEST.sha256"], cwd=v1,
                            capture_output=True, text=True)
     assert check.returncode == 0, check.stdout
     # Never overwritten; the next revision compares with this one.
-    assert wb("evidence", "-v", "1", "--out", str(out)).returncode == 2
-    assert wb("evidence", "-v", "2", "--out", str(out)).returncode == 0
+    assert wb("evidence", "-v", "1", "--out", str(out), env=SUBMITTER).returncode == 2
+    assert wb("evidence", "-v", "2", "--out", str(out), env=SUBMITTER).returncode == 0
     assert "Changes in results since v1:" in (out / "v2" / "cover-letter.txt").read_text()

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import DATA
+from fakes import FAKES
 from workbench import bench, evidence
 from workbench.errors import WorkbenchError
 from workbench.records import (AccelRecord, ApplyStage, BenchStage, CommitStage, ConfigStage,
@@ -184,25 +185,79 @@ def test_format_patch_cover_letter_and_manifest(tmp_path):
     git(repo, "commit", "-q", "-m", "base")
     base = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-b", "wb/patched")
-    for n in (1, 2):
+    placeholder = evidence.placeholder_author(evidence.TEMPLATE.read_text())
+    assert placeholder == ("Workbench Developer", "dev@example.org")
+    stand_in = "Workbench Developer <dev@example.org>"
+    for n, author in ((1, stand_in), (2, "Co Author <co@example.org>")):
         (repo / "splice.c").write_text(f"int a;\nint b{n};\n")
-        git(repo, "commit", "-q", "-am", f"splice: change {n}\n\nBecause.")
+        git(repo, "commit", "-q", "-am", f"splice: change {n}\n\nBecause.\n\n"
+            f"Signed-off-by: {author}", f"--author={author}")
     tree = KernelTree(repo, base, "6.12.117", "test")
     out = tmp_path / "v2"
-    assert evidence.sender(evidence.TEMPLATE.read_text()) == ("Workbench Developer",
-                                                              "dev@example.org")
-    cover = evidence.format_patches(tree, out / "patches", 2, "splice: the subject",
-                                    "The body.\n", ("A Developer", "a@example.org"))
+    cover = evidence.format_patches(
+        tree, out / "patches", 2, "splice: the subject", "The body.\n",
+        ("A Developer", "a@example.org"), placeholder, ["list@example.org"],
+        ["B <b@example.org>", '"C. O\'Neil" <c@example.org>'])
     assert cover.name == "v2-0000-cover-letter.patch"
     text = cover.read_text()
     assert "Subject: [PATCH v2 0/2] splice: the subject" in text
     assert "From: A Developer <a@example.org>" in text
     assert "The body." in text and f"base-commit: {base}" in text
-    assert len(list((out / "patches").glob("v2-000[12]-*.patch"))) == 2
+    first, second = sorted((out / "patches").glob("v2-000[12]-*.patch"))
+    # The placeholder's patch is the submitter's; a real co-author stays.
+    assert "From: A Developer <a@example.org>\n" in first.read_text()
+    assert "Signed-off-by: A Developer <a@example.org>\n" in first.read_text()
+    assert "dev@example.org" not in first.read_text()
+    assert "From: Co Author <co@example.org>\n" in second.read_text()
+    for patch in (cover, first, second):
+        headers = patch.read_text().partition("\n\n")[0]
+        assert "To: list@example.org" in headers
+        assert "Cc: B <b@example.org>" in headers and "C. O'Neil" in headers
     manifest = evidence.write_manifest(out)
     check = subprocess.run(["sha256sum", "-c", manifest.name], cwd=out, capture_output=True,
                            text=True)
     assert check.returncode == 0 and check.stdout.count(": OK") == 3
+
+
+def test_submitter_is_the_git_identity_never_the_placeholder(tmp_path, monkeypatch):
+    repo = tmp_path / "linux"
+    git(tmp_path, "init", "-q", str(repo))
+    tree = KernelTree(repo, "0" * 40, "6.12.117", "test")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "none"))
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    placeholder = ("Workbench Developer", "dev@example.org")
+    with pytest.raises(WorkbenchError, match="no git identity"):
+        evidence.submitter(tree, placeholder)
+    git(repo, "config", "user.name", "Workbench Developer")
+    git(repo, "config", "user.email", "dev@example.org")
+    with pytest.raises(WorkbenchError, match="placeholder author, not a person"):
+        evidence.submitter(tree, placeholder)
+    git(repo, "config", "user.name", "Ada Submitter")
+    assert evidence.submitter(tree, placeholder) == ("Ada Submitter", "dev@example.org")
+
+
+def test_recipients_from_get_maintainer_and_the_abi_lists(tmp_path):
+    """The kernel tree's get_maintainer.pl (the fake replays the real one's
+    output for the series on 6.12), de-duplicated, linux-fsdevel as To."""
+    repo = tmp_path / "linux"
+    git(tmp_path, "init", "-q", str(repo))
+    (repo / "splice.c").write_text("int a;\n")
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    base = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "-b", "wb/patched")
+    (repo / "splice.c").write_text("int b;\n")
+    git(repo, "commit", "-q", "-am", "change")
+    tree = KernelTree(repo, base, "6.12.117", "test")
+    with pytest.raises(WorkbenchError, match="get_maintainer.pl not found"):
+        evidence.recipients(tree)
+    (repo / "scripts").mkdir()
+    (repo / "scripts/get_maintainer.pl").symlink_to(FAKES / "get_maintainer")
+    to, cc = evidence.recipients(tree)
+    assert to == ["linux-fsdevel@vger.kernel.org"]
+    assert cc[0] == "Alexander Viro <viro@zeniv.linux.org.uk>"
+    assert "linux-fsdevel@vger.kernel.org" not in cc and len(cc) == len(set(cc))
+    assert cc[-4:] == list(evidence.CC_LISTS)
 
 
 def test_environment_names_each_cited_runs_accelerator_and_tools(cited):

@@ -24,7 +24,7 @@ import pytest
 from fakes import fakelinux
 from fakes.fakelinux import (ADD_FLAG, BREAKS_BUILD, TRAILING_SPACE, USE_FLAG, WARNS, git,
                              series)
-from fakes.wb import BENCH_SAMPLES, Boot, Result, Workbench, sha256
+from fakes.wb import BENCH_SAMPLES, SUBMITTER, Boot, Result, Workbench, sha256
 
 SEED = "1"  # the seed of the captured integrity runs
 # The integrity suite on every filesystem, as `wb all` runs it: base, patched.
@@ -397,7 +397,18 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
     letter = cover.read_text()
     assert "Subject: [PATCH v1 0/2] splice: add SPLICE_F_STABLE for data as of the splice" \
         in letter
-    assert "From: Workbench Developer <dev@example.org>" in letter
+    # From: and the recipients: the submitter's git identity, linux-fsdevel,
+    # whom get_maintainer.pl names and the lists of the ABI's consumers.
+    assert f"From: {SUBMITTER[0]} <{SUBMITTER[1]}>" in letter
+    # The fake series has an author of its own (not the placeholder): kept.
+    assert "From: Fake Dev <dev@example.org>" in (out / patches[1]).read_text()
+    headers = letter.partition("\n\n")[0].replace("\n ", " ")
+    assert "To: linux-fsdevel@vger.kernel.org" in headers
+    for cc in ("Alexander Viro <viro@zeniv.linux.org.uk>", '"Theodore Ts\'o" <tytso@mit.edu>',
+               "linux-xfs@vger.kernel.org", "linux-api@vger.kernel.org",
+               "linux-man@vger.kernel.org", "netdev@vger.kernel.org",
+               "io-uring@vger.kernel.org"):
+        assert cc in headers.split("Cc: ", 1)[1], cc
     for unfilled in ("${", "*** SUBJECT HERE ***", "*** BLURB HERE ***", "(missing:"):
         assert unfilled not in letter
     assert f"base-commit: {submission.base}" in letter
@@ -426,7 +437,10 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
     counts = {v: submission.all.record["stages"][f"test {v}"]["counts"]
               for v in ("base", "patched")}
     assert counts["patched"]["PASS"] == 1130 and counts["base"]["SKIP"] == 655
-    assert {k: v for k, v in record.items() if k != "bench"} == {
+    assert record["to"] == ["linux-fsdevel@vger.kernel.org"]
+    assert record["cc"][-4:] == ["linux-api@vger.kernel.org", "linux-man@vger.kernel.org",
+                                 "netdev@vger.kernel.org", "io-uring@vger.kernel.org"]
+    assert {k: v for k, v in record.items() if k not in ("bench", "to", "cc")} == {
         "version": 1, "kernel_version": fakelinux.KERNEL_VERSION,
         "base_commit": submission.base, "forced": False, "missing": [],
         "runs": {c: r.run.name for c, r in cited.items()}, "tests": counts,
@@ -522,6 +536,25 @@ def test_evidence_refuses_without_runs_and_force_lists_them(series_applied: Work
                                     "patches/v1-0000-cover-letter.patch",
                                     "patches/v1-0001-splice-add-SPLICE_F_STABLE.patch",
                                     "patches/v1-0002-splice-accept-SPLICE_F_STABLE.patch"}
+
+
+def test_evidence_refuses_without_a_git_identity(series_applied: Workbench,
+                                                 tmp_path: Path) -> None:
+    """The submission is sent From: and Signed-off-by: whoever runs wb: without
+    an identity (or with the series' placeholder) nothing is written, even
+    with --force."""
+    nobody = {"GIT_CONFIG_COUNT": "0", "GIT_CONFIG_GLOBAL": str(tmp_path / "none"),
+              "GIT_CONFIG_NOSYSTEM": "1", "HOME": str(tmp_path)}
+    refused = exits(series_applied.wb("evidence", "--force", env=nobody), 2)
+    assert "no git identity (user.name and user.email) to sign the submission with" \
+        in refused.stderr
+    assert "git config --global user.name" in refused.stderr
+    placeholder = {"GIT_CONFIG_VALUE_0": "Workbench Developer",
+                   "GIT_CONFIG_VALUE_1": "dev@example.org"}
+    refused = exits(series_applied.wb("evidence", "--force", env=placeholder), 2)
+    assert "the git identity Workbench Developer <dev@example.org> is the series' " \
+        "placeholder author, not a person" in refused.stderr
+    assert not (series_applied.workdir / "evidence").exists()
 
 
 def test_evidence_names_an_incomplete_run(series_applied: Workbench,

@@ -35,6 +35,12 @@ from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
 CITED = ("all", "series", "bench")
 TEMPLATE = PATCHES_DIR / "cover-letter.txt"
+# The list the series is for, and the lists get_maintainer.pl does not name
+# for its files: the new flag is ABI and goes into man-pages, and sockets and
+# io_uring are consumers of it.
+TO_LIST = "linux-fsdevel@vger.kernel.org"
+CC_LISTS = ("linux-api@vger.kernel.org", "linux-man@vger.kernel.org",
+            "netdev@vger.kernel.org", "io-uring@vger.kernel.org")
 REPRODUCE = "make main && .venv/bin/wb series && .venv/bin/wb bench && .venv/bin/wb evidence"
 # What is copied from each cited run (globs relative to the run directory).
 ARTEFACTS = {
@@ -216,29 +222,73 @@ def fill_template(template: str, values: dict[str, str]) -> tuple[str, str]:
         raise WorkbenchError(f"{TEMPLATE}: no value for ${{{err.args[0]}}}") from None
 
 
-def sender(template: str) -> tuple[str, str]:
-    """(name, email) of the template's From: line: the cover letter is the
-    series author's, not whoever runs wb."""
+def placeholder_author(template: str) -> tuple[str, str]:
+    """(name, email) of the template's From: line, the identity the patches in
+    patches/ carry; the submission carries the submitter's instead."""
     for line in template.partition("\n\n")[0].splitlines():
         if m := re.match(r"^From:\s*(.*?)\s*<([^>]+)>\s*$", line):
             return m[1], m[2]
     raise WorkbenchError(f"{TEMPLATE}: no 'From: Name <email>' line in the header")
 
 
+def submitter(tree: KernelTree, placeholder: tuple[str, str]) -> tuple[str, str]:
+    """(name, email) of the user's git identity in ``tree``: the From: and
+    Signed-off-by: of the submission."""
+    ident = tuple(run(["git", "-C", str(tree.path), "config", "--get", key],
+                      check=False).stdout.strip() for key in ("user.name", "user.email"))
+    hint = ("set it with `git config --global user.name 'Your Name'` and "
+            "`git config --global user.email you@example.org`: the patches are sent "
+            "From: and Signed-off-by: you")
+    if not all(ident):
+        raise WorkbenchError("no git identity (user.name and user.email) to sign the "
+                             "submission with", hint=hint)
+    if ident == placeholder:
+        raise WorkbenchError(f"the git identity {ident[0]} <{ident[1]}> is the series' "
+                             "placeholder author, not a person", hint=hint)
+    return ident[0], ident[1]
+
+
+def recipients(tree: KernelTree) -> tuple[list[str], list[str]]:
+    """(To, Cc) of the submission: linux-fsdevel, and whom the tree's
+    scripts/get_maintainer.pl names for the series' files, plus the lists an
+    ABI change and its consumers concern."""
+    script = tree.path / "scripts" / "get_maintainer.pl"
+    if not script.is_file():
+        raise WorkbenchError(f"{script} not found: the Cc list comes from the kernel "
+                             "tree's get_maintainer.pl")
+    files = git(tree.path, "diff", "--name-only", f"{tree.base_commit}..{PATCHED_BRANCH}")
+    found = run(["perl", str(script), "--no-git", "--no-git-fallback", "--no-rolestats",
+                 "-f", *files.split()], cwd=tree.path, check=False)
+    named = [line.strip() for line in found.stdout.splitlines() if "@" in line]
+    if found.returncode != 0 or not named:
+        raise WorkbenchError(f"{script} named nobody for the series' files:\n"
+                             f"{found.stdout.strip()[-2000:]}")
+    cc = list(dict.fromkeys(a for a in [*named, *CC_LISTS] if a != TO_LIST))
+    return [TO_LIST], cc
+
+
 def format_patches(tree: KernelTree, out_dir: Path, version: int, subject: str,
-                   body: str, author: tuple[str, str]) -> Path:
-    """git format-patch --cover-letter; returns the filled cover letter."""
+                   body: str, author: tuple[str, str], placeholder: tuple[str, str],
+                   to: list[str], cc: list[str]) -> Path:
+    """git format-patch --cover-letter, From: and Signed-off-by: ``author``
+    where the patches carry ``placeholder``; returns the filled cover letter."""
     out_dir.mkdir(parents=True)
     git(tree.path, "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
         "format-patch", "-q", "--cover-letter", f"-v{version}",
         f"--base={tree.base_commit}", "-o", str(out_dir),
+        *(f"--to={a}" for a in to), *(f"--cc={a}" for a in cc),
         f"{tree.base_commit}..{PATCHED_BRANCH}")
+    stand_in, signer = "{} <{}>".format(*placeholder), "{} <{}>".format(*author)
+    for patch in out_dir.glob("*.patch"):
+        patch.write_text(re.sub(rf"(?m)^(From|Signed-off-by): {re.escape(stand_in)}$",
+                                rf"\1: {signer}", patch.read_text()))
     cover = next(out_dir.glob("*0000-cover-letter.patch"))
     text = cover.read_text()
-    for placeholder, value in (("*** SUBJECT HERE ***", subject), ("*** BLURB HERE ***", body)):
-        if placeholder not in text:
-            raise WorkbenchError(f"{cover}: git format-patch wrote no '{placeholder}'")
-        text = text.replace(placeholder, value, 1)
+    for placeholder_text, value in (("*** SUBJECT HERE ***", subject),
+                                    ("*** BLURB HERE ***", body)):
+        if placeholder_text not in text:
+            raise WorkbenchError(f"{cover}: git format-patch wrote no '{placeholder_text}'")
+        text = text.replace(placeholder_text, value, 1)
     cover.write_text(text)
     return cover
 

@@ -12,7 +12,8 @@ The tree has what wb's stages use of a kernel tree, and nothing more:
   or whose dependencies are not =y, as Kconfig does;
 - ``scripts/kconfig/merge_config.sh -m -O DIR BASE FRAGMENT...``;
 - ``scripts/checkpatch.pl``: tests/fakes/checkpatch, replaying captured
-  ``--strict`` reports;
+  ``--strict`` reports; ``scripts/get_maintainer.pl``: tests/fakes/get_maintainer,
+  replaying what the real one named for the series on Debian's 6.12;
 - with ``create(..., kselftest=DIR)``, the kselftest headers kernel_tests/
   builds against (tools/testing/selftests/kselftest*.h), copied from DIR: a
   real kernel's, extracted by ``extract_kselftest_headers``.
@@ -30,6 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = REPO / "configs"
 FAKE_CHECKPATCH = Path(__file__).resolve().parent / "checkpatch"
+FAKE_GET_MAINTAINER = Path(__file__).resolve().parent / "get_maintainer"
 # What kernel_tests/ includes from a kernel tree (see its Makefile).
 SELFTESTS = "tools/testing/selftests"
 KSELFTEST_HEADERS = (f"{SELFTESTS}/kselftest.h", f"{SELFTESTS}/kselftest_harness.h")
@@ -282,6 +284,7 @@ def create(path: Path, kselftest: Path | None = None) -> Path:
         if name in EXECUTABLE:
             file.chmod(0o755)
     (path / "scripts/checkpatch.pl").symlink_to(FAKE_CHECKPATCH)
+    (path / "scripts/get_maintainer.pl").symlink_to(FAKE_GET_MAINTAINER)
     if kselftest is not None:
         for name in KSELFTEST_HEADERS:
             (path / name).parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,8 @@ DATA = FAKES.parent / "data"
 GOLDEN = DATA / "golden"
 # A captured host: only its QEMU version is used here (the run records it).
 QEMU_HOST = GOLDEN / "kvm-probe-host.json"
+# The git identity wb signs submissions with here (the host may have none).
+SUBMITTER = ("Ada Submitter", "ada@example.com")
 # What splice_perf measured in a real `wb bench --quick` (both kernels, two rounds).
 BENCH_SAMPLES = GOLDEN / "bench-quick.json"
 # A wb command that takes longer than this is hanging: fail, do not wait.
@@ -98,6 +100,10 @@ class Workbench:
             "FAKE_VNG_PIDS": str(self.root / "vng-pids"),
             # A command that boots where a test expects none still gets a console.
             "FAKE_VNG_BOOTS": json.dumps([b.spec() for b in boots or [Boot("exit0")]]),
+            # The submitter's git identity, whatever the host's is (none, in CI).
+            "GIT_CONFIG_COUNT": "2",
+            "GIT_CONFIG_KEY_0": "user.name", "GIT_CONFIG_VALUE_0": SUBMITTER[0],
+            "GIT_CONFIG_KEY_1": "user.email", "GIT_CONFIG_VALUE_1": SUBMITTER[1],
         }
         env.pop("WB_WORKDIR", None)
         return env | extra

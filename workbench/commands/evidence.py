@@ -27,6 +27,10 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     version = options.version
     if version < 1:
         raise WorkbenchError(f"-v {version}: revisions count from 1")
+    template = evidence.TEMPLATE.read_text()
+    placeholder = evidence.placeholder_author(template)
+    author = evidence.submitter(tree, placeholder)
+    to, cc = evidence.recipients(tree)
     head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
     cited = {c: evidence.cited_run(ctx.ws, c, head) for c in evidence.CITED}
     missing = evidence.problems(cited, head)
@@ -59,7 +63,6 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         "environment": evidence.environment(cited),
         "reproduce_command": evidence.REPRODUCE,
     }
-    template = evidence.TEMPLATE.read_text()
     subject, body = evidence.fill_template(template, values)
     previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
     if previous is not None:
@@ -68,10 +71,10 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         body += "\nNot backed by a complete, passing run (written with --force):\n" + \
             "\n".join(f" - {m}" for m in missing) + "\n"
     cover = evidence.format_patches(tree, out_dir / "patches", version, subject, body,
-                                    evidence.sender(template))
+                                    author, placeholder, to, cc)
     (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
     evidence.copy_artefacts(cited, out_dir)
-    record = {"version": version, "kernel_version": tree.version,
+    record = {"version": version, "kernel_version": tree.version, "to": to, "cc": cc,
               "base_commit": tree.base_commit, "forced": bool(missing), "missing": missing,
               "runs": {c: r.path.name for c, r in cited.items() if r}, **current}
     (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
