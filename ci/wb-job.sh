@@ -63,6 +63,20 @@ evidence)
 	# icount: deterministic guest time, comparable between runners (a kvm
 	# clock would need a runner whose KVM works).
 	"$wb" bench --quick --clock icount
+	# The submission is signed with the git identity; a runner has none, so
+	# the user who started the pipeline signs it (set user.name/user.email in
+	# the job to sign it otherwise).
+	if ! git config user.email >/dev/null; then
+		export GIT_CONFIG_COUNT=2 GIT_CONFIG_KEY_0=user.name GIT_CONFIG_KEY_1=user.email
+		if [[ -n ${GITLAB_USER_EMAIL:-} ]]; then
+			GIT_CONFIG_VALUE_0=${GITLAB_USER_NAME:-$GITLAB_USER_LOGIN}
+			GIT_CONFIG_VALUE_1=$GITLAB_USER_EMAIL
+		else
+			GIT_CONFIG_VALUE_0=${GITHUB_ACTOR:?no git identity to sign the submission with}
+			GIT_CONFIG_VALUE_1=$GITHUB_ACTOR@users.noreply.github.com
+		fi
+		export GIT_CONFIG_VALUE_0 GIT_CONFIG_VALUE_1
+	fi
 	"$wb" evidence -v 1
 	;;
 *)
