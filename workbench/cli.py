@@ -300,7 +300,10 @@ def _evidence_parser(sub: Any) -> None:
                        "cover-letter.txt for b4 prep "
                        "--edit-cover), their JUnit/JSON/plots, evidence.json and "
                        "MANIFEST.sha256. With v(N-1) present, the cover letter says what "
-                       "changed in the results. Refuses when a cited run is missing, "
+                       "changed in the results. From: and Signed-off-by: your git identity "
+                       "(user.name, user.email; required), To: linux-fsdevel, Cc: the "
+                       "tree's get_maintainer.pl plus linux-api, linux-man, netdev and "
+                       "io-uring. Refuses when a cited run is missing, "
                        "incomplete or failed, naming it, unless --force.")
     p.add_argument("-v", "--reroll-count", dest="version", type=int, default=1, metavar="N",
                    help="revision of the series (default: 1)")
