@@ -25,6 +25,7 @@ from fakes import fakelinux
 from fakes.fakelinux import (ADD_FLAG, BREAKS_BUILD, TRAILING_SPACE, USE_FLAG, WARNS, git,
                              series)
 from fakes.wb import BENCH_SAMPLES, SUBMITTER, Boot, Result, Workbench, sha256
+from workbench.evidence import TEMPLATE
 
 SEED = "1"  # the seed of the captured integrity runs
 # The integrity suite on every filesystem, as `wb all` runs it: base, patched.
@@ -536,6 +537,29 @@ def test_evidence_refuses_without_runs_and_force_lists_them(series_applied: Work
                                     "patches/v1-0000-cover-letter.patch",
                                     "patches/v1-0001-splice-add-SPLICE_F_STABLE.patch",
                                     "patches/v1-0002-splice-accept-SPLICE_F_STABLE.patch"}
+
+
+def test_evidence_takes_the_cover_letter_of_the_series_it_names(series_applied: Workbench,
+                                                              tmp_path: Path) -> None:
+    """An older revision's evidence (its series applied with --patches) gets
+    that series' cover letter, not the one of patches/; a directory without
+    one is named and nothing is written."""
+    empty = tmp_path / "no-letter"
+    empty.mkdir()
+    refused = exits(series_applied.wb("evidence", "--force", "--patches", str(empty)), 2)
+    assert f"{empty}/cover-letter.txt: cannot read the cover letter template: No such " \
+        "file or directory" in refused.stderr
+    assert not (series_applied.workdir / "evidence").exists()
+
+    older = tmp_path / "v1"
+    older.mkdir()
+    head, _, body = TEMPLATE.read_text().partition("\n\n")
+    head = re.sub(r"^Subject: .*$", "Subject: [PATCH 0/2] splice: the older revision",
+                  head, flags=re.M)
+    (older / "cover-letter.txt").write_text(f"{head}\n\nThe older text.\n\n{body}")
+    exits(series_applied.wb("evidence", "--force", "--patches", str(older)))
+    letter = (series_applied.workdir / "evidence/v1/cover-letter.txt").read_text()
+    assert letter.startswith("splice: the older revision\n\nThe older text.\n")
 
 
 def test_evidence_refuses_without_a_git_identity(series_applied: Workbench,

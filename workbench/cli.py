@@ -295,7 +295,7 @@ def _evidence_parser(sub: Any) -> None:
                        "artefacts, manifest",
                        description="Write evidence/vN/: git format-patch --cover-letter -v N "
                        "of the series, the cover letter body filled from "
-                       "patches/cover-letter.txt with the results of the newest finished "
+                       "cover-letter.txt of --patches with the results of the newest finished "
                        "`wb all`, `wb series` and `wb bench` runs of the series head (also as "
                        "cover-letter.txt for b4 prep "
                        "--edit-cover), their JUnit/JSON/plots, evidence.json and "
@@ -312,8 +312,10 @@ def _evidence_parser(sub: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="write the evidence even from missing, incomplete or failing runs "
                         "(the cover letter lists them)")
+    _add_patches(p)
     p.set_defaults(command=lambda a: (evidence_command, EvidenceOptions(
-        workdir=a.workdir, version=a.version, out=a.out, force=a.force)))
+        workdir=a.workdir, version=a.version, out=a.out, force=a.force,
+        patches=a.patches)))
 
 
 def _junit_merge_parser(sub: Any) -> None:

@@ -34,7 +34,8 @@ from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
 CITED = ("all", "series", "bench")
-TEMPLATE = PATCHES_DIR / "cover-letter.txt"
+TEMPLATE_NAME = "cover-letter.txt"
+TEMPLATE = PATCHES_DIR / TEMPLATE_NAME
 # The list the series is for, and the lists get_maintainer.pl does not name
 # for its files: the new flag is ABI and goes into man-pages, and sockets and
 # io_uring are consumers of it.
@@ -210,8 +211,10 @@ def changes(previous: dict, current: dict, version: int) -> str:
     return f"Changes in results since v{version - 1}:\n{body}\n"
 
 
-def fill_template(template: str, values: dict[str, str]) -> tuple[str, str]:
-    """(subject, body) of the cover letter template with ``values`` filled in."""
+def fill_template(template: str, values: dict[str, str],
+                  source: Path = TEMPLATE) -> tuple[str, str]:
+    """(subject, body) of the cover letter template (read from ``source``)
+    with ``values`` filled in."""
     head, _, body = template.partition("\n\n")
     subject = next((line.split(":", 1)[1].strip() for line in head.splitlines()
                     if line.startswith("Subject:")), "")
@@ -219,16 +222,16 @@ def fill_template(template: str, values: dict[str, str]) -> tuple[str, str]:
     try:
         return subject, string.Template(body).substitute(values)
     except KeyError as err:
-        raise WorkbenchError(f"{TEMPLATE}: no value for ${{{err.args[0]}}}") from None
+        raise WorkbenchError(f"{source}: no value for ${{{err.args[0]}}}") from None
 
 
-def placeholder_author(template: str) -> tuple[str, str]:
+def placeholder_author(template: str, source: Path = TEMPLATE) -> tuple[str, str]:
     """(name, email) of the template's From: line, the identity the patches in
     patches/ carry; the submission carries the submitter's instead."""
     for line in template.partition("\n\n")[0].splitlines():
         if m := re.match(r"^From:\s*(.*?)\s*<([^>]+)>\s*$", line):
             return m[1], m[2]
-    raise WorkbenchError(f"{TEMPLATE}: no 'From: Name <email>' line in the header")
+    raise WorkbenchError(f"{source}: no 'From: Name <email>' line in the header")
 
 
 def submitter(tree: KernelTree, placeholder: tuple[str, str]) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from workbench.proc import git
 from workbench.records import EvidenceStage
 from workbench.source import load_tree, variant_rev
 from workbench.status import Status
+from workbench.workspace import PATCHES_DIR
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -20,6 +21,8 @@ class EvidenceOptions(Common):
     version: int = 1
     out: Path | None = None  # None: <workdir>/evidence
     force: bool = False
+    # The series the tree carries (wb apply --patches): its cover letter template
+    patches: Path = PATCHES_DIR
 
 
 def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
@@ -27,8 +30,15 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     version = options.version
     if version < 1:
         raise WorkbenchError(f"-v {version}: revisions count from 1")
-    template = evidence.TEMPLATE.read_text()
-    placeholder = evidence.placeholder_author(template)
+    template_path = options.patches / evidence.TEMPLATE_NAME
+    try:
+        template = template_path.read_text()
+    except OSError as err:
+        raise WorkbenchError(f"{template_path}: cannot read the cover letter template: "
+                             f"{err.strerror}",
+                             hint="--patches names the directory of the series the tree "
+                                  "carries (as given to wb apply)") from None
+    placeholder = evidence.placeholder_author(template, template_path)
     author = evidence.submitter(tree, placeholder)
     to, cc = evidence.recipients(tree)
     head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
@@ -63,7 +73,7 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         "environment": evidence.environment(cited),
         "reproduce_command": evidence.REPRODUCE,
     }
-    subject, body = evidence.fill_template(template, values)
+    subject, body = evidence.fill_template(template, values, template_path)
     previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
     if previous is not None:
         body += "\n" + evidence.changes(previous, current, version)
