@@ -33,7 +33,9 @@
  *
  * Reproducers of problems found by the random tester (splice_fuzz), with
  * the flag only: a socket as the source, and the data of other producers
- * of the pipe when a stable buffer goes stale (repro.*).
+ * of the pipe when a stable buffer goes stale (stable.repro.*).  And one of
+ * what pipes did before the flag, plain.repro.*: a splice that waits for its
+ * source holds the pipe lock, and O_NONBLOCK readers of the pipe wait too.
  *
  * Two more tests per mode: a differential check (random sizes, offsets and
  * pipe sizes; with nothing changing the file, splice must deliver what
@@ -1285,12 +1287,92 @@ static void repro_other_producer(struct outcome *out)
 	close(fd);
 }
 
+/* Wait until process @pid sleeps (state S or D); false after 5 s */
+static bool wait_until_asleep(pid_t pid)
+{
+	char path[64], stat[256], *state;
+	int i, fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (i = 0; i < 500; i++) {
+		fd = open(path, O_RDONLY);
+		n = fd < 0 ? -1 : read(fd, stat, sizeof(stat) - 1);
+		if (fd >= 0)
+			close(fd);
+		if (n <= 0)
+			return false;
+		stat[n] = '\0';
+		state = strrchr(stat, ')');
+		if (state && (state[2] == 'S' || state[2] == 'D'))
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * Without SPLICE_F_STABLE: a splice from an empty unix socket into a pipe
+ * sleeps for data holding the pipe lock; a read(2) of the pipe with
+ * O_NONBLOCK waits for that lock until the socket gets data (1 s later)
+ * instead of failing with EAGAIN.  What review finding 6 says of stable
+ * splices waiting for the inode lock is the pipe's behaviour for any splice
+ * that waits for its source: this case fails on a kernel where it is not.
+ */
+static void repro_nonblock_reader_waits(struct outcome *out)
+{
+	struct timespec start, end;
+	pid_t splicer, waker;
+	int sv[2], p[2];
+	long waited_ms;
+	ssize_t n;
+	char c;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) || pipe(p)) {
+		set_outcome(out, KSFT_FAIL, "socketpair/pipe: %s", strerror(errno));
+		return;
+	}
+	splicer = fork();
+	if (!splicer)
+		_exit(splice(sv[1], NULL, p[1], NULL, 1, 0) == 1 ? 0 : 1);
+	if (splicer < 0 || !wait_until_asleep(splicer)) {
+		set_outcome(out, KSFT_FAIL, "the splicing child did not start to wait");
+		return;
+	}
+	waker = fork();
+	if (!waker) {
+		usleep(1000 * 1000);
+		_exit(write(sv[0], "x", 1) == 1 ? 0 : 1);
+	}
+	if (waker < 0 || fcntl(p[0], F_SETFL, O_NONBLOCK)) {
+		set_outcome(out, KSFT_FAIL, "fork/fcntl: %s", strerror(errno));
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	n = read(p[0], &c, 1);
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	waited_ms = (end.tv_sec - start.tv_sec) * 1000 +
+		    (end.tv_nsec - start.tv_nsec) / 1000000;
+	waitpid(waker, NULL, 0);
+	waitpid(splicer, NULL, 0);
+	if (waited_ms >= 500)
+		set_outcome(out, KSFT_PASS,
+			    "read(O_NONBLOCK) waited %ld ms for the splice in the socket (%s)",
+			    waited_ms, n == 1 ? "then read its byte" : strerror(errno));
+	else
+		set_outcome(out, KSFT_FAIL,
+			    "read(O_NONBLOCK) returned after %ld ms (%s): pipe readers do not wait for a splice that waits",
+			    waited_ms, n == 1 ? "a byte" : strerror(errno));
+}
+
 static const struct {
 	const char *name;
+	enum mode mode;
 	void (*run)(struct outcome *out);
 } reproducers[] = {
-	{ "socket_source", repro_socket_source },
-	{ "other_producer", repro_other_producer },
+	{ "socket_source", STABLE, repro_socket_source },
+	{ "other_producer", STABLE, repro_other_producer },
+	{ "nonblock_reader_waits", PLAIN, repro_nonblock_reader_waits },
 };
 
 #define NR_REPRODUCERS	(sizeof(reproducers) / sizeof(reproducers[0]))
@@ -1347,9 +1429,9 @@ static void run_in_child(const struct test *t, struct outcome *out)
 		kmsg(t->name);
 		if (t->kind == K_CELL)
 			run_cell(&t->cell, &child);
-		else if (t->kind == K_REPRO && cfg.stable)
+		else if (t->kind == K_REPRO && (cfg.stable || t->cell.mode == PLAIN))
 			reproducers[t->repro].run(&child);
-		else if (cfg.stable || t->cell.mode == PLAIN)
+		else if (t->kind != K_REPRO && (cfg.stable || t->cell.mode == PLAIN))
 			(t->kind == K_STRESS ? run_stress : run_differential)(t->cell.mode,
 									 &child);
 		else
@@ -1406,10 +1488,10 @@ static int plan_tests(struct test *tests)
 		}
 	}
 	t.kind = K_REPRO;
-	t.cell = (struct cell){ .mode = STABLE };
 	for (t.repro = 0; t.repro < NR_REPRODUCERS; t.repro++) {
-		snprintf(t.name, sizeof(t.name), "%s.stable.repro.%s", cfg.fs,
-			 reproducers[t.repro].name);
+		t.cell = (struct cell){ .mode = reproducers[t.repro].mode };
+		snprintf(t.name, sizeof(t.name), "%s.%s.repro.%s", cfg.fs,
+			 mode_names[t.cell.mode], reproducers[t.repro].name);
 		if (!cfg.filter || strstr(t.name, cfg.filter))
 			tests[n++] = t;
 	}
