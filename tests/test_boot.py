@@ -99,6 +99,21 @@ def test_crash_in_the_middle_of_a_test_is_a_panic(data: Path):
     assert status is Status.PANIC
 
 
+def test_guest_killed_after_a_crash_is_the_crash_not_a_timeout(data: Path):
+    # Series v1 on tmpfs: a WARNING, slab corruption, then an Oops, and the
+    # guest printed nothing more until it was killed.
+    text = console(data, "oops-then-hang")
+    status, reason, reports = classify(text, None, timed_out=True, silent_after_crash=120)
+    assert status is Status.OOPS
+    assert reason == ("WARNING: CPU: 1 PID: 548 at ../../linux/lib/iov_iter.c:344 "
+                      "page_copy_sane+0x53/0x59 (then the guest hung: no console output "
+                      "for 120 s)")
+    assert "oops" in [r.kind for r in reports]
+    # Without a report the same silence is a plain timeout.
+    assert classify(console(data, "hang"), None, timed_out=True,
+                    silent_after_crash=120)[0] is Status.TIMEOUT
+
+
 def test_no_kernel_output_is_infrastructure():
     text = "qemu-system-x86_64: -m 3G: cannot set up guest memory 'pc.ram'\n"
     status, reason, _ = classify(text, 1, timed_out=False)

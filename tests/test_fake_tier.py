@@ -425,6 +425,24 @@ def test_hang_times_out_and_keeps_the_console(built: Workbench) -> None:
     assert built.guests() == [], "vng (and its QEMU) killed"
 
 
+def test_guest_hung_after_an_oops_is_killed_when_its_console_goes_silent(
+        built: Workbench) -> None:
+    """The console of series v1 crashing on tmpfs, then nothing: wb stops
+    waiting once the console has been silent for WB_CRASH_SILENCE_SECONDS,
+    not at the (long) timeout, and says it was the crash."""
+    start = time.monotonic()
+    result = built.wb("run", "--timeout", "600", "--exec", "true",
+                      boots=[Boot("oops-then-hang", hang=True)],
+                      env={"WB_CRASH_SILENCE_SECONDS": "2"})
+    assert time.monotonic() - start < 20, "killed after 2 s of silence"
+    assert result.status == 3, result.output
+    stage = result.record["stages"]["run patched"]
+    assert stage["status"] == "OOPS" and stage["exit_code"] is None
+    assert stage["reason"].endswith("(then the guest hung: no console output for 2 s)")
+    assert "guest: kernel crash (Oops: general protection fault" in result.output
+    assert built.guests() == [], "vng (and its QEMU) killed"
+
+
 def test_test_boot_hung_in_a_test_times_out_without_retry(built: Workbench) -> None:
     result = built.wb("test", "--program", str(NO_PLAN), "--fs", "tmpfs", "--timeout", "1",
                       boots=[Boot("clean-run", hang_after="wb-runner: begin splice_smoke.xfs")])

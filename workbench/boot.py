@@ -1,7 +1,8 @@
 """Stage 5: boot a kernel with virtme-ng and run a command in the guest.
 
 The console is streamed through pexpect into ``console.log`` under a timeout;
-on timeout the whole process group (vng and QEMU) is killed. The outcome is
+on timeout the whole process group (vng and QEMU) is killed, and so it is when
+the console stays silent after an Oops or a panic. The outcome is
 classified from the exit status and the console: PANIC and OOPS from kernel
 reports, TIMEOUT, INFRA when QEMU or vng failed before the kernel ran.
 """
@@ -30,6 +31,14 @@ DEFAULT_MEMORY = "3G"
 # Seconds a boot under KVM may take to print the kernel's banner (vng starts
 # QEMU within a few seconds; the kernel prints at once under a working KVM).
 KVM_SILENCE_SECONDS = float(os.environ.get("WB_KVM_SILENCE_SECONDS", 30))
+
+# After an Oops or a panic the guest may be wedged (an Oops killed a task that
+# held locks, or the slab is corrupt): once its console has been silent this
+# long after one, the guest is killed instead of waited for until the timeout.
+CRASH_SILENCE_SECONDS = float(os.environ.get("WB_CRASH_SILENCE_SECONDS", 120))
+_CRASH_PATTERN = re.compile(rb"(Oops: |Kernel panic - not syncing|kernel BUG at )[^\r\n]*")
+# How often a crashed guest's console is looked at for new output.
+_CRASH_POLL_SECONDS = 2.0
 
 # The kernel's first console line: without it the kernel never ran.
 _BOOT_BANNER = "Linux version "
@@ -138,11 +147,18 @@ def guest_exit_code(console: str, vng_status: int | None) -> int | None:
 
 def classify(console: str, vng_status: int | None, timed_out: bool,
              stuck_after: float | None = None,
-             vng_signal: int | None = None) -> tuple[Status, str, list[KernelReport]]:
+             vng_signal: int | None = None,
+             silent_after_crash: float | None = None) -> tuple[Status, str, list[KernelReport]]:
     """The outcome of a boot from its console text and vng's exit status (or
     the signal that killed vng); ``stuck_after``: the seconds a timed-out
-    guest had to start its first test."""
+    guest had to start its first test; ``silent_after_crash``: the seconds a
+    guest killed after a crash had printed nothing."""
     reports = find_reports(console)
+    if timed_out and silent_after_crash is not None and reports:
+        report = next((r for r in reports if r.is_panic), reports[0])
+        return (Status.PANIC if report.is_panic else Status.OOPS,
+                f"{report.headline} (then the guest hung: no console output for "
+                f"{silent_after_crash:.0f} s)", reports)
     if timed_out and stuck_after is not None:
         last = _last_guest_line(console)
         return (Status.TIMEOUT, f"the guest did not start the first test within "
@@ -208,36 +224,59 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
         # Under KVM, until the kernel's banner shows that KVM runs it.
         banner_limit = start + KVM_SILENCE_SECONDS if accel.name == "kvm" else None
         first_test = None
+        # After a crash report: when the console last grew, and its size then.
+        crashed_at: float | None = None
+        console_size = 0
         try:
             while True:
                 limit = deadline if first_test is not None or start_limit is None else (
                     start + start_limit)
                 if banner_limit is not None:
                     limit = min(limit, banner_limit)
+                if crashed_at is not None:
+                    if out.tell() != console_size:
+                        console_size, crashed_at = out.tell(), time.monotonic()
+                    limit = min(limit, crashed_at + CRASH_SILENCE_SECONDS)
                 remaining = limit - time.monotonic()
                 if remaining <= 0:
                     raise pexpect.TIMEOUT("deadline")
                 # Report each test program as the guest runner starts it.
-                index = child.expect([pexpect.EOF, _PROGRESS, _BANNER_PATTERN],
-                                     timeout=remaining)
+                try:
+                    index = child.expect([pexpect.EOF, _PROGRESS, _BANNER_PATTERN,
+                                          _CRASH_PATTERN],
+                                         timeout=remaining if crashed_at is None
+                                         else min(remaining, _CRASH_POLL_SECONDS))
+                except pexpect.TIMEOUT:
+                    if crashed_at is None:
+                        raise
+                    continue  # a crashed guest: look at its console again
                 if index == 0:
                     break
                 if index == 2:
                     banner_limit = None
                     continue
+                assert isinstance(child.match, re.Match)
+                if index == 3 and crashed_at is not None:
+                    continue  # a report after the first: the console grew
+                if index == 3:
+                    crashed_at, console_size = time.monotonic(), out.tell()
+                    log.info(f"  guest: kernel crash ({_decoded(child.match.group(0))}); "
+                             f"waiting until its console is silent for "
+                             f"{CRASH_SILENCE_SECONDS:.0f} s")
+                    continue
                 if first_test is None:
                     first_test = round(time.monotonic() - start, 1)
-                assert isinstance(child.match, re.Match)
-                program = child.match.group(1)  # bytes: the child has no encoding
-                if isinstance(program, bytes):
-                    program = program.decode(errors="replace")
-                log.info(f"  guest: running {program}")
+                log.info(f"  guest: running {_decoded(child.match.group(1))}")
         except pexpect.TIMEOUT:
             timed_out = True
             # Expect's own timeout ends a hair early: allow for it.
             silent = banner_limit is not None and time.monotonic() >= banner_limit - 0.5
         finally:
             _kill_group(child)
+    silent_after_crash = None
+    if timed_out and crashed_at is not None and \
+            time.monotonic() >= crashed_at + CRASH_SILENCE_SECONDS - 0.5:
+        silent_after_crash = CRASH_SILENCE_SECONDS
     seconds = round(time.monotonic() - start, 1)
     if silent:
         return BootResult(Status.INFRA, console_log, seconds, accel, None,
@@ -248,10 +287,15 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
     console = console_log.read_text(errors="replace")
     status, reason, reports = classify(console, vng_status, timed_out,
                                        start_limit if first_test is None else None,
-                                       vng_signal)
+                                       vng_signal, silent_after_crash)
     exit_code = None if timed_out else guest_exit_code(console, vng_status)
     return BootResult(status, console_log, seconds, accel, exit_code, reason,
                       tuple(reports), first_test)
+
+
+def _decoded(matched: bytes | str) -> str:
+    """Text pexpect matched (bytes: the child has no encoding)."""
+    return matched.decode(errors="replace") if isinstance(matched, bytes) else matched
 
 
 def _last_guest_line(console: str) -> str:
