@@ -36,7 +36,8 @@ KVM_SILENCE_SECONDS = float(os.environ.get("WB_KVM_SILENCE_SECONDS", 30))
 # held locks, or the slab is corrupt): once its console has been silent this
 # long after one, the guest is killed instead of waited for until the timeout.
 CRASH_SILENCE_SECONDS = float(os.environ.get("WB_CRASH_SILENCE_SECONDS", 120))
-_CRASH_PATTERN = re.compile(rb"(Oops: |Kernel panic - not syncing|kernel BUG at )[^\r\n]*")
+# Up to the line's end, so that the log line has the whole headline.
+_CRASH_PATTERN = re.compile(rb"(Oops: |Kernel panic - not syncing|kernel BUG at )[^\r\n]*[\r\n]")
 # How often a crashed guest's console is looked at for new output.
 _CRASH_POLL_SECONDS = 2.0
 
@@ -260,7 +261,7 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
                     continue  # a report after the first: the console grew
                 if index == 3:
                     crashed_at, console_size = time.monotonic(), out.tell()
-                    log.info(f"  guest: kernel crash ({_decoded(child.match.group(0))}); "
+                    log.info(f"  guest: kernel crash ({_decoded(child.match.group(0)).strip()}); "
                              f"waiting until its console is silent for "
                              f"{CRASH_SILENCE_SECONDS:.0f} s")
                     continue
