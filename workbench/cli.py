@@ -10,6 +10,7 @@ from typing import Any
 
 from workbench import __version__, log
 from workbench.accel import CHOICES as ACCEL_CHOICES
+from workbench.boot import CRASH_SILENCE_SECONDS
 from workbench.commands import run_command
 from workbench.commands.bench import BenchOptions, bench_command
 from workbench.commands.evidence import EvidenceOptions, evidence_command
@@ -68,7 +69,9 @@ def _add_config(p: argparse.ArgumentParser) -> None:
 def _add_boot(p: argparse.ArgumentParser, timeout: float) -> None:
     p.add_argument("--timeout", type=float, default=timeout,
                    help=f"seconds before the guest is declared hung and QEMU is killed "
-                        f"(default: {timeout:.0f})")
+                        f"(default: {timeout:.0f}); after an Oops or a panic, "
+                        f"{CRASH_SILENCE_SECONDS:.0f} s without console output "
+                        f"($WB_CRASH_SILENCE_SECONDS) end the boot too")
     p.add_argument("--accel", choices=ACCEL_CHOICES,
                    help="QEMU accelerator: auto (KVM when a kernel really boots under it, "
                         "probed once per host boot; a KVM boot that prints nothing falls back "
