@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,9 +8,11 @@ import pytest
 from workbench.cli import build_parser, main
 
 
-def wb(*args: str, workdir: Path) -> subprocess.CompletedProcess:
+def wb(*args: str, workdir: Path, env: dict[str, str] | None = None
+       ) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "workbench", "--workdir", str(workdir), *args],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True,
+                          env=None if env is None else os.environ | env)
 
 
 COMMANDS = ["tree", "apply", "config", "build", "run", "test", "bench", "series", "evidence",
@@ -50,8 +53,19 @@ def test_unknown_variant_is_rejected(capsys):
 def test_missing_tarball_is_a_clear_error(tmp_path: Path):
     proc = wb("tree", "--tarball", str(tmp_path / "nope.tar.xz"), workdir=tmp_path / "w")
     assert proc.returncode == 2
-    assert "kernel source" in proc.stderr and "not found" in proc.stderr
-    assert "apt-get install linux-source-6.12" in proc.stderr
+    assert f"kernel source {tmp_path / 'nope.tar.xz'} not found" in proc.stderr
+    assert "pass an existing tarball, --kernel NAME or --tree PATH" in proc.stderr
+
+
+def test_a_known_kernel_that_is_missing_says_where_it_was_looked_for(tmp_path: Path):
+    shared = tmp_path / "shared-kernels"
+    proc = wb("all", "--kernel", "7.3", workdir=tmp_path / "w",
+              env={"WB_SHARED_KERNELS": str(shared)})
+    assert proc.returncode == 2
+    assert f"kernel source {shared}/linux-7.3-rc7-debian.tar.xz not found" in proc.stderr
+    assert f"Debian's linux-source-7.3 tarball (7.3~rc7-1~exp1), looked for in {shared}" \
+        in proc.stderr
+    assert not (tmp_path / "w" / "linux").exists()
 
 
 def test_not_a_kernel_tree(tmp_path: Path):

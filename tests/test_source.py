@@ -5,8 +5,9 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.proc import git
-from workbench.source import (BASE_TAG, kernel_version, load_tree, tree_from_checkout,
-                              tree_from_tarball, variant_rev)
+from workbench import source
+from workbench.source import (BASE_TAG, chosen_tree, kernel_version, load_tree,
+                              tree_from_checkout, tree_from_tarball, variant_rev)
 from workbench.workspace import Workspace
 
 
@@ -65,6 +66,22 @@ def test_user_checkout_is_used_through_a_worktree_and_left_alone(tmp_path: Path,
     assert git(mini_tree, "symbolic-ref", "-q", "HEAD") == branch_before
     assert git(mini_tree, "status", "--porcelain") == ""
     assert tree.origin == str(mini_tree)
+
+
+def test_a_chosen_tree_stays_and_the_default_is_checked_again(tmp_path: Path,
+                                                              mini_tree: Path, monkeypatch):
+    """`wb all` keeps a tree that `wb tree` set up from a checkout or another
+    kernel's tarball; one of the default tarball it sets up again (a newer
+    package replaces it)."""
+    ws = Workspace(tmp_path / "work")
+    assert chosen_tree(ws) is None
+    tarball = make_tarball(tmp_path)
+    tree = tree_from_tarball(ws, tarball)
+    assert chosen_tree(ws) == tree
+    monkeypatch.setattr(source, "DEFAULT_TARBALL", tarball)
+    assert chosen_tree(ws) is None
+    checkout = tree_from_checkout(ws, mini_tree, "HEAD")
+    assert chosen_tree(ws) == checkout
 
 
 def test_unknown_base_revision(tmp_path: Path, mini_tree: Path):

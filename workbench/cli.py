@@ -25,7 +25,7 @@ from workbench.errors import WorkbenchError
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
 from workbench.guest_tests import DEFAULT_FUZZ_SECONDS, FILESYSTEMS, SUITES, TestSelection
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
-from workbench.source import DEFAULT_TARBALL
+from workbench.source import DEFAULT_KERNEL, KNOWN_KERNELS
 from workbench.workspace import DEFAULT_WORKDIR, PATCHES_DIR, VARIANTS
 
 DESCRIPTION = """\
@@ -154,18 +154,31 @@ Command = Callable[[argparse.Namespace], tuple[Callable[..., Any], Any]]
 
 def _tree_parser(sub: Any) -> None:
     p = sub.add_parser("tree", help="set up the kernel git tree and record its base commit",
-                       description="Set up work/linux: Debian's linux-source-6.12 unpacked "
-                       "into a git repo whose first commit is the pristine source (tag "
-                       "wb/base), or with --tree a worktree of your own kernel checkout. "
-                       "Writes work/tree.json.")
+                       description="Set up work/linux: a kernel tarball (Debian's "
+                       "linux-source-6.12 unless --kernel or --tarball says otherwise) "
+                       "unpacked into a git repo whose first commit is the pristine source "
+                       "(tag wb/base), or with --tree a worktree of your own kernel "
+                       "checkout. Writes work/tree.json.")
+    _add_source(p, f"default: --kernel {DEFAULT_KERNEL}")
+    p.set_defaults(command=lambda a: (tree_command, TreeOptions(
+        workdir=a.workdir, tree=_tree_choice(a))))
+
+
+def _add_source(p: argparse.ArgumentParser, default: str) -> None:
     source = p.add_mutually_exclusive_group()
     source.add_argument("--tree", type=Path, help="an existing kernel git checkout to use")
-    source.add_argument("--tarball", type=Path, default=DEFAULT_TARBALL,
-                        help=f"kernel source tarball (default: {DEFAULT_TARBALL})")
+    source.add_argument("--kernel", choices=sorted(KNOWN_KERNELS),
+                        help="a known kernel source: " + "; ".join(
+                            f"{name}: {k.tarball}" for name, k in sorted(KNOWN_KERNELS.items()))
+                        + f" ({default})")
+    source.add_argument("--tarball", type=Path, help="a kernel source tarball")
     p.add_argument("--base", default="HEAD",
                    help="with --tree: the commit the series applies to (default: HEAD)")
-    p.set_defaults(command=lambda a: (tree_command, TreeOptions(
-        workdir=a.workdir, tree=TreeChoice(a.tree, a.base, a.tarball))))
+
+
+def _tree_choice(a: argparse.Namespace) -> TreeChoice:
+    tarball = KNOWN_KERNELS[a.kernel].tarball if a.kernel else a.tarball
+    return TreeChoice(a.tree, a.base, tarball)
 
 
 def _apply_parser(sub: Any) -> None:
@@ -337,15 +350,16 @@ def _junit_merge_parser(sub: Any) -> None:
 def _all_parser(sub: Any) -> None:
     p = sub.add_parser("all", help="the main job: tree, apply, config, build, test both "
                        "variants, report",
-                       description="Everything on the kernel tree (--tree; else the "
-                       "checkout an earlier `wb tree --tree` set up; else the default "
-                       "source): set up the tree, apply patches/, configure and build base "
+                       description="Everything on the kernel tree (--tree, --kernel or "
+                       "--tarball; else the one an earlier `wb tree --tree/--kernel/"
+                       "--tarball` set up; else the default source, Debian's "
+                       "linux-source-6.12): set up the tree, apply patches/, configure and "
+                       "build base "
                        "and patched, "
                        "boot each and run the in-guest tests, and write JUnit/JSON per "
                        "variant plus summary.md in the run directory. Steps already done "
                        "(tree, unchanged builds) are not redone.")
-    p.add_argument("--tree", type=Path, help="an existing kernel git checkout to use")
-    p.add_argument("--base", default="HEAD", help="with --tree: base commit (default: HEAD)")
+    _add_source(p, f"default: the tree `wb tree` set up, else {DEFAULT_KERNEL}")
     _add_patches(p)
     _add_config(p)
     _add_boot(p, timeout=1200)
@@ -354,7 +368,7 @@ def _all_parser(sub: Any) -> None:
     _add_jobs(p)
     p.set_defaults(command=lambda a: (all_command, AllOptions(
         workdir=a.workdir, debug=a.debug, **_boot_options(a),
-        tree=TreeChoice(a.tree, a.base), patches=a.patches, config=_config(a),
+        tree=_tree_choice(a), patches=a.patches, config=_config(a),
         selection=_selection(a), jobs=a.jobs)))
 
 

@@ -16,9 +16,27 @@ from pathlib import Path
 from workbench import log
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
-from workbench.workspace import Workspace
+from workbench.workspace import PROJECT_ROOT, Workspace
 
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.12.tar.xz")
+SHARED_KERNELS_DIR = Path(os.environ.get("WB_SHARED_KERNELS",
+                                         PROJECT_ROOT.parent / "shared" / "kernels"))
+
+
+@dataclass(frozen=True)
+class KnownKernel:
+    """The source ``--kernel NAME`` stands for, and how a machine gets it."""
+    tarball: Path
+    how_to_get: str
+
+
+KNOWN_KERNELS = {
+    "6.12": KnownKernel(DEFAULT_TARBALL, "apt-get install linux-source-6.12"),
+    "7.3": KnownKernel(SHARED_KERNELS_DIR / "linux-7.3-rc7-debian.tar.xz",
+                       "it is Debian's linux-source-7.3 tarball (7.3~rc7-1~exp1), looked "
+                       f"for in {SHARED_KERNELS_DIR} ($WB_SHARED_KERNELS)"),
+}
+DEFAULT_KERNEL = "6.12"
 BASE_TAG = "wb/base"
 PATCHED_BRANCH = "wb/patched"
 
@@ -50,13 +68,19 @@ def load_tree(ws: Workspace) -> KernelTree:
     return KernelTree(**(record | {"path": Path(record["path"])}))
 
 
-def user_tree(ws: Workspace) -> KernelTree | None:
-    """The tree ``wb tree --tree`` set up earlier, if that is the current one."""
+def chosen_tree(ws: Workspace) -> KernelTree | None:
+    """The tree set up earlier from a source other than the default one (a
+    checkout, another kernel's tarball), which stays until another is chosen.
+    A tree of the default tarball is not returned: it is set up again when
+    the package's tarball changes."""
     try:
         tree = load_tree(ws)
     except WorkbenchError:
         return None
-    return tree if Path(tree.origin).is_dir() else None
+    if Path(tree.origin).is_dir():
+        return tree
+    tarball = tree.origin.rsplit(":", 2)[0]
+    return None if tarball == str(DEFAULT_TARBALL.resolve()) else tree
 
 
 def kernel_version(tree: Path) -> str:
@@ -74,9 +98,11 @@ def kernel_version(tree: Path) -> str:
 def tree_from_tarball(ws: Workspace, tarball: Path = DEFAULT_TARBALL) -> KernelTree:
     """Unpack ``tarball`` into a fresh git repo unless that was already done."""
     if not tarball.exists():
+        known = [k for k in KNOWN_KERNELS.values() if k.tarball == tarball]
         raise WorkbenchError(
             f"kernel source {tarball} not found",
-            hint="install it: apt-get install linux-source-6.12 (or pass --tree PATH)")
+            hint=(f"{known[0].how_to_get}; or pass --tree PATH" if known
+                  else "pass an existing tarball, --kernel NAME or --tree PATH"))
     stamp = f"{tarball.resolve()}:{tarball.stat().st_size}:{int(tarball.stat().st_mtime)}"
     record = ws.read_json(ws.tree_record)
     if record and record.get("origin") == stamp and (ws.tree / ".git").exists():

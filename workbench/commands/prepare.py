@@ -15,17 +15,18 @@ from workbench.kconfig import (DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAG
 from workbench.records import ApplyStage, BuildStage, ConfigStage, TreeStage
 from workbench.series import Series, apply_error, apply_once
 from workbench.source import (DEFAULT_TARBALL, KernelTree, load_tree, tree_from_checkout,
-                              tree_from_tarball, user_tree, variant_rev)
+                              tree_from_tarball, chosen_tree, variant_rev)
 from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS
 
 
 @dataclass(frozen=True)
 class TreeChoice:
-    """Which kernel tree: a user's checkout at ``base``, or a tarball."""
+    """Which kernel tree: a user's checkout at ``base``, or a tarball (None:
+    the default one, or for `wb all` the tree chosen earlier)."""
     checkout: Path | None = None
     base: str = "HEAD"
-    tarball: Path = DEFAULT_TARBALL
+    tarball: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -61,17 +62,20 @@ class BuildOptions(Common):
 
 # -- the stages ----------------------------------------------------------
 
-def set_up_tree(ctx: Context, choice: TreeChoice, keep_checkout: bool = False) -> KernelTree:
-    """``keep_checkout``: a user's tree set up earlier stays, rather than the
-    default source replacing it (`wb tree --tree X` then `wb all`)."""
+def set_up_tree(ctx: Context, choice: TreeChoice, keep_chosen: bool = False) -> KernelTree:
+    """``keep_chosen``: with no source in ``choice``, a tree set up earlier
+    from another source than the default stays, rather than the default
+    replacing it (`wb tree --tree X` or `--kernel 7.3`, then `wb all`)."""
     with ctx.timer.phase("tree"):
         if choice.checkout is not None:
             tree = tree_from_checkout(ctx.ws, choice.checkout, choice.base)
-        elif keep_checkout and (kept := user_tree(ctx.ws)) is not None:
-            log.info(f"using the tree `wb tree --tree` set up: {kept.origin}")
+        elif choice.tarball is not None:
+            tree = tree_from_tarball(ctx.ws, choice.tarball)
+        elif keep_chosen and (kept := chosen_tree(ctx.ws)) is not None:
+            log.info(f"using the tree `wb tree` set up: {kept.version} from {kept.origin}")
             tree = kept
         else:
-            tree = tree_from_tarball(ctx.ws, choice.tarball)
+            tree = tree_from_tarball(ctx.ws, DEFAULT_TARBALL)
     ctx.run.stage("tree", TreeStage(Status.PASS, str(tree.path), tree.version,
                                     tree.base_commit, tree.origin))
     log.info(f"kernel {tree.version}, base commit {tree.base_commit[:12]}")

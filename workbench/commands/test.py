@@ -81,7 +81,7 @@ def test_command(ctx: Context, options: TestOptions) -> Status:
 
 def all_command(ctx: Context, options: AllOptions) -> Status:
     guest_tests.check_programs(options.selection.programs)  # before hours of builds
-    tree = set_up_tree(ctx, options.tree, keep_checkout=True)
+    tree = set_up_tree(ctx, options.tree, keep_chosen=True)
     apply(ctx, tree, options.patches)
     for variant in VARIANTS:
         config(ctx, tree, variant, options.config)
