@@ -311,6 +311,25 @@ def test_config_names_the_option_olddefconfig_dropped(tree_only: Workbench, tmp_
     assert result.record["stages"]["config base"]["status"] == "CONFIG_FAILURE"
 
 
+def test_option_this_kernel_does_not_have_is_named_not_fatal(tree_only: Workbench,
+                                                            tmp_path: Path) -> None:
+    """The fragments serve 6.12 and 7.3: an option one of them renamed (7.x
+    merged PROC_SYSCTL into SYSCTL) is named, while a dropped one stays fatal."""
+    fragment = tmp_path / "renamed.config"
+    fragment.write_text("CONFIG_WB_RENAMED_IN_7=y\n")
+    result = tree_only.wb("config", "--variant", "base", "--fragment", "virtme",
+                          "--fragment", str(fragment))
+    assert result.status == 0, result.output
+    assert ("1 option(s) from the fragments are not in this kernel's Kconfig, ignored: "
+            "CONFIG_WB_RENAMED_IN_7") in result.output
+    fragment.write_text("CONFIG_WB_RENAMED_IN_7=y\nCONFIG_LKDTM=y\n")
+    result = tree_only.wb("config", "--variant", "base", "--fragment", "virtme",
+                          "--fragment", str(fragment))
+    assert result.status == 8, result.output
+    assert "1 option(s) from the fragments did not survive olddefconfig" in result.stdout
+    assert "CONFIG_LKDTM: asked y, got n" in result.stdout
+
+
 def test_debug_config_is_its_own_build_directory(tree_only: Workbench) -> None:
     result = tree_only.wb("config", "--debug", "--variant", "base")
     assert result.status == 0, result.output

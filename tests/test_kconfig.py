@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.kconfig import Mismatch, check_fragments, fragment_path, parse_config
+from workbench.kconfig import (Mismatch, check_fragments, declared_options, fragment_path,
+                               parse_config)
 from workbench.workspace import CONFIGS_DIR
 
 
@@ -49,3 +50,13 @@ def test_shipped_fragments_parse_and_ask_for_the_guest_essentials():
     fs = parse_config((CONFIGS_DIR / "filesystems.config").read_text())
     assert {fs[o] for o in ("CONFIG_EXT4_FS", "CONFIG_XFS_FS", "CONFIG_BTRFS_FS",
                             "CONFIG_TMPFS", "CONFIG_BLK_DEV_LOOP")} == {"y"}
+
+
+def test_declared_options_reads_every_kconfig_file_of_the_tree(tmp_path: Path):
+    (tmp_path / "Kconfig").write_text('config SYSCTL\n\tbool "Sysctl"\nsource "fs/Kconfig"\n')
+    (tmp_path / "fs").mkdir()
+    (tmp_path / "fs" / "Kconfig").write_text("menuconfig EXT4_FS\n\ttristate\n"
+                                             "  config XFS_FS\n# config NOT_ME\n")
+    (tmp_path / "fs" / "Kconfig.binfmt").write_text("config BINFMT_ELF\n\tbool\n")
+    assert declared_options(tmp_path) == {"CONFIG_SYSCTL", "CONFIG_EXT4_FS", "CONFIG_XFS_FS",
+                                          "CONFIG_BINFMT_ELF"}

@@ -84,6 +84,19 @@ def check_fragments(requested: dict[str, str], final: dict[str, str]) -> list[Mi
             for option, asked in requested.items() if final.get(option, "n") != asked]
 
 
+_DECLARED = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
+
+
+def declared_options(tree: Path) -> set[str]:
+    """Every CONFIG_ symbol some Kconfig file of ``tree`` declares."""
+    declared: set[str] = set()
+    for kconfig in tree.rglob("Kconfig*"):
+        if kconfig.is_file():
+            declared.update(f"CONFIG_{name}" for name in
+                            _DECLARED.findall(kconfig.read_text(errors="replace")))
+    return declared
+
+
 def make_config(tree: Path, build_dir: Path, fragments: tuple[str, ...] = DEFAULT_FRAGMENTS,
                 base_target: str = DEFAULT_BASE_TARGET, make_vars: tuple[str, ...] = (),
                 log_path: Path | None = None) -> KernelConfig:
@@ -104,6 +117,15 @@ def make_config(tree: Path, build_dir: Path, fragments: tuple[str, ...] = DEFAUL
     config_path = build_dir / ".config"
     text = config_path.read_text()
     mismatches = check_fragments(requested, parse_config(text))
+    # The fragments serve every supported kernel; an option this kernel does
+    # not have (renamed or merged, e.g. PROC_SYSCTL into SYSCTL in 7.x) is
+    # named, not fatal. A typo is named the same way.
+    declared = declared_options(tree) if mismatches else set()
+    absent = [m for m in mismatches if m.option not in declared]
+    if absent:
+        log.warn(f"config: {len(absent)} option(s) from the fragments are not in this "
+                 f"kernel's Kconfig, ignored: {', '.join(m.option for m in absent)}")
+    mismatches = [m for m in mismatches if m.option in declared]
     if mismatches:
         listing = "\n".join(f"  {m}" for m in mismatches)
         raise WorkbenchError(
