@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.series import Series, apply_series, parse_am_failure
+from workbench.series import Kernels, Series, apply_series, parse_am_failure, release_line
 from workbench.source import KernelTree
 from workbench.status import Status
 
@@ -28,7 +28,8 @@ def patches(mini_tree: Path, tmp_path: Path) -> Path:
     out = tmp_path / "patches"
     p1 = make_patch(mini_tree, out, 1, "line 10\n", "line ten\n", "splice: first")
     p2 = make_patch(mini_tree, out, 2, "line 30\n", "line thirty\n", "splice: second")
-    (out / "series").write_text(f"# the series\n{p1.name}\n\n{p2.name}  # trailing\n")
+    (out / "series").write_text(f"# the series\n# kernel: 6.12\n{p1.name}\n\n"
+                                f"{p2.name}  # trailing\n")
     subprocess.run(["git", "-C", str(mini_tree), "checkout", "-q", "wb/base"], check=True)
     return out
 
@@ -49,6 +50,83 @@ def test_series_names_a_missing_patch_with_its_line(tmp_path: Path):
     (tmp_path / "0001-exists.patch").write_text("x")
     with pytest.raises(WorkbenchError, match=r"series:2: patch '0002-missing.patch' not found"):
         Series.read(tmp_path)
+
+
+def series_file(directory: Path, header: str, patches: tuple[str, ...] = ("0001-a.patch",)
+                ) -> Path:
+    """A series file with ``header`` above ``patches`` (which exist)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in patches:
+        (directory / name).write_text("x")
+    (directory / "series").write_text(header + "".join(f"{n}\n" for n in patches))
+    return directory
+
+
+def test_series_header_names_its_kernels(patches: Path):
+    series = Series.read(patches)
+    assert series.kernels is not None and str(series.kernels) == "6.12"
+    assert series.directory == patches and series.file == patches / "series"
+
+
+@pytest.mark.parametrize("line,kernels,matching,others", [
+    ("# kernel: 6.12", "6.12", ["6.12.117", "6.12.0", "6.12.0-rc3", "6.12"],
+     ["6.1.2", "6.13.0", "7.12.0", "5.12.1"]),
+    ("# kernel: >=7.3", ">=7.3", ["7.3.0-rc7", "7.3.0", "7.3.12", "7.4.0", "7.10.1", "8.0.0"],
+     ["7.2.9", "7.0.3", "6.12.117", "6.30.0"]),
+    ("# kernel:   6.6 ,6.12  ", "6.6, 6.12", ["6.6.60", "6.12.117"], ["6.7.0", "6.11.0"]),
+    ("# kernel: >=6.12, 6.6", ">=6.12, 6.6", ["6.6.1", "6.12.0", "7.0.0"], ["6.7.0", "6.11.9"]),
+])
+def test_kernel_line_terms(tmp_path: Path, line: str, kernels: str, matching: list[str],
+                           others: list[str]):
+    series = Series.read(series_file(tmp_path, f"# the series\n{line}\n"))
+    assert series.kernels is not None and str(series.kernels) == kernels
+    assert [v for v in matching + others if series.kernels.matches(v)] == matching
+
+
+def test_release_line_of_kernel_versions():
+    assert release_line("7.3.0-rc7") == (7, 3)
+    assert release_line("6.12.117") == (6, 12)
+    assert release_line("7.0.3-fake") == (7, 0)
+    assert release_line("6") is None and release_line("v6.12") is None
+    assert not Kernels.parse(">=6.0", "x").matches("unknown")
+
+
+@pytest.mark.parametrize("line,error", [
+    ("# kernel: 6.12.117", "'6.12.117' is not a kernel"),
+    ("# kernel: >7.3", "'>7.3' is not a kernel"),
+    ("# kernel: 7", "'7' is not a kernel"),
+    ("# kernel: 6.12 and later", "'6.12 and later' is not a kernel"),
+    ("# kernel: 6.12,", "'' is not a kernel"),
+    ("# kernel:", "malformed kernel line '# kernel:'"),
+    ("# Kernel: 6.12", "malformed kernel line '# Kernel: 6.12'"),
+    ("#kernel: 6.12", "malformed kernel line '#kernel: 6.12'"),
+    ("# kernels = 6.12", "malformed kernel line '# kernels = 6.12'"),
+])
+def test_malformed_kernel_line_is_named_with_file_and_line(tmp_path: Path, line: str,
+                                                           error: str):
+    directory = series_file(tmp_path, f"# the series\n\n{line}\n")
+    with pytest.raises(WorkbenchError) as raised:
+        Series.read(directory)
+    assert str(raised.value).startswith(f"{directory}/series:3: {error}"), raised.value
+    assert "expected '# kernel: X.Y'" in str(raised.value)
+
+
+def test_kernel_line_belongs_in_the_header_once(tmp_path: Path):
+    late = series_file(tmp_path / "late", "# the series\n", ("0001-a.patch", "0002-b.patch"))
+    (late / "series").write_text("0001-a.patch\n# kernel: 6.12\n0002-b.patch\n")
+    with pytest.raises(WorkbenchError, match=r"late/series:2: the kernel line must be in the "
+                                             r"header, before the first patch"):
+        Series.read(late)
+    twice = series_file(tmp_path / "twice", "# kernel: 6.12\n# kernel: >=7.3\n")
+    with pytest.raises(WorkbenchError, match=r"twice/series:2: a second kernel line \(the "
+                                             r"first is line 1\)"):
+        Series.read(twice)
+
+
+def test_series_without_kernel_line_says_where_it_would_be(tmp_path: Path):
+    series = Series.read(series_file(tmp_path, "# the series\n# Linux 6.12\n\n"))
+    assert series.kernels is None
+    assert series.header_end == 4, "the first patch's line"
 
 
 def test_apply_makes_one_commit_per_patch(mini_tree: Path, patches: Path):

@@ -3,11 +3,22 @@
 The series lives on branch ``wb/patched``, built fresh from the base tag each
 time. A patch that does not apply is named with the file and hunk that failed,
 and the tree is put back at the base: never half applied.
+
+A series directory has a ``series`` file (quilt style: one patch file a line,
+in order, ``#`` comments) whose header, the comment lines before the first
+patch, says which kernels the series is for in one line::
+
+    # kernel: 6.12          the 6.12 release line: 6.12, 6.12.117, 6.12-rc3
+    # kernel: >=7.3         7.3 (its release candidates too) and every later one
+    # kernel: 6.6, 6.12     several, separated by commas
+
+A term is ``X.Y`` or ``>=X.Y``; kernels compare by their release line
+(VERSION.PATCHLEVEL), so a stable release or a -rc of X.Y is X.Y.
 """
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import log
@@ -33,19 +44,90 @@ class AppliedSeries:
     git_output: str = ""
 
 
+SERIES_FILE = "series"
+# A line that means to be the kernel line (so that a misspelt one is an
+# error, not a comment), and the terms of a well-formed one.
+_KERNEL_LINE = re.compile(r"#\s*kernels?\s*[:=]", re.I)
+_WELL_FORMED = re.compile(r"# kernel:\s+(\S.*?)\s*")
+_TERM = re.compile(r"(>=)?(\d+)\.(\d+)")
+KERNEL_FORMAT = ("'# kernel: X.Y' (that release line, e.g. 6.12) or '# kernel: >=X.Y' "
+                 "(X.Y and every later one, e.g. >=7.3), several separated by commas")
+
+
+def release_line(version: str) -> tuple[int, int] | None:
+    """(VERSION, PATCHLEVEL) of a kernel version ("7.3.0-rc7": (7, 3)); None
+    when ``version`` does not start with them."""
+    m = re.match(r"(\d+)\.(\d+)(?:\D|$)", version)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+@dataclass(frozen=True)
+class Kernels:
+    """The kernels a series is for, as its ``# kernel:`` line says."""
+    text: str  # what follows "kernel:", e.g. ">=7.3"
+    # Per term: (and later?, (VERSION, PATCHLEVEL)).
+    terms: tuple[tuple[bool, tuple[int, int]], ...]
+
+    @classmethod
+    def parse(cls, text: str, where: str) -> "Kernels":
+        """The terms of ``text``; ``where`` ("file:line") names it in the error."""
+        terms = []
+        for term in text.split(","):
+            m = _TERM.fullmatch(term.strip())
+            if not m:
+                raise WorkbenchError(f"{where}: '{term.strip()}' is not a kernel: expected "
+                                     f"{KERNEL_FORMAT}")
+            terms.append((bool(m[1]), (int(m[2]), int(m[3]))))
+        return cls(", ".join(t.strip() for t in text.split(",")), tuple(terms))
+
+    def matches(self, version: str) -> bool:
+        line = release_line(version)
+        return line is not None and any(line >= at if later else line == at
+                                        for later, at in self.terms)
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class Series:
-    patches: list[Path] = field(default_factory=list)
+    patches: list[Path]
+    directory: Path
+    kernels: Kernels | None = None  # None: the series file has no kernel line
+    # Where the kernel line should be when there is none: the first patch's line.
+    header_end: int = 1
+
+    @property
+    def file(self) -> Path:
+        return self.directory / SERIES_FILE
 
     @classmethod
     def read(cls, patches_dir: Path = PATCHES_DIR) -> "Series":
-        """Patches in the order of ``patches_dir/series`` (quilt style, # comments)."""
-        series_file = patches_dir / "series"
+        """Patches in the order of ``patches_dir/series`` (quilt style, #
+        comments), and the kernels its header's kernel line names."""
+        series_file = patches_dir / SERIES_FILE
         if not series_file.exists():
             raise WorkbenchError(f"no series file at {series_file}",
-                                 hint="list the patch files there, one per line, in order")
-        patches = []
+                                 hint="list the patch files there, one per line, in order, "
+                                      "under a header line such as '# kernel: 6.12'")
+        patches: list[Path] = []
+        kernels: Kernels | None = None
+        kernel_at = header_end = 0
         for number, line in enumerate(series_file.read_text().splitlines(), 1):
+            if _KERNEL_LINE.match(line.strip()):
+                where = f"{series_file}:{number}"
+                if patches:
+                    raise WorkbenchError(f"{where}: the kernel line must be in the header, "
+                                         "before the first patch")
+                if kernels is not None:
+                    raise WorkbenchError(f"{where}: a second kernel line (the first is line "
+                                         f"{kernel_at})")
+                m = _WELL_FORMED.fullmatch(line.strip())
+                if not m:
+                    raise WorkbenchError(f"{where}: malformed kernel line {line.strip()!r}: "
+                                         f"expected {KERNEL_FORMAT}")
+                kernels, kernel_at = Kernels.parse(m[1], where), number
+                continue
             name = line.split("#", 1)[0].strip()
             if not name:
                 continue
@@ -53,7 +135,8 @@ class Series:
             if not path.is_file():
                 raise WorkbenchError(f"{series_file}:{number}: patch '{name}' not found")
             patches.append(path)
-        return cls(patches)
+            header_end = header_end or number
+        return cls(patches, patches_dir, kernels, header_end or 1)
 
 
 def parse_am_failure(output: str) -> tuple[str, ...]:

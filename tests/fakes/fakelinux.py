@@ -318,9 +318,12 @@ def _edit(tree: Path, edits: dict[str, tuple[str, str]]) -> None:
         file.write_text(text.replace(old, new, 1))
 
 
-def write_series(tree: Path, out: Path, patches: list[Patch]) -> Path:
+def write_series(tree: Path, out: Path, patches: list[Patch],
+                 kernel: str | None = f"{VERSION}.{PATCHLEVEL}") -> Path:
     """``out`` with a series file and one git format-patch per patch, made in
-    a clone of ``tree``, so the tree itself is left as it is."""
+    a clone of ``tree``, so the tree itself is left as it is. The series
+    file's header says it is for ``kernel`` (None: no kernel line); the
+    default, the fake tree's release line."""
     clone = out.with_name(out.name + ".clone")
     subprocess.run(["git", "clone", "-q", str(tree), str(clone)], check=True)
     out.mkdir(parents=True, exist_ok=True)
@@ -334,13 +337,15 @@ def write_series(tree: Path, out: Path, patches: list[Patch]) -> Path:
         git(clone, "commit", "-q", "-m", patch.subject)
         name = git(clone, "format-patch", "-1", f"--start-number={number}", "-o", str(out))
         names.append(Path(name).name)
-    (out / "series").write_text("# the fake tree's series\n" + "".join(f"{n}\n" for n in names))
+    header = "# the fake tree's series\n" + (f"# kernel: {kernel}\n" if kernel else "")
+    (out / "series").write_text(header + "".join(f"{n}\n" for n in names))
     return out
 
 
-def series(tree: Path, *patches: Patch, name: str = "patches") -> Path:
+def series(tree: Path, *patches: Patch, name: str = "patches",
+           kernel: str | None = f"{VERSION}.{PATCHLEVEL}") -> Path:
     """A series directory next to ``tree``, made with git format-patch."""
-    return write_series(tree, tree.parent / name, list(patches))
+    return write_series(tree, tree.parent / name, list(patches), kernel)
 
 
 def extract_kselftest_headers(tarball: Path, out: Path, extra: tuple[str, ...] = ()) -> Path:
