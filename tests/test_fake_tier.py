@@ -105,6 +105,9 @@ def test_all_records_every_stage_of_both_kernels(workbench: Workbench, fake_tree
     apply = stages["apply"]
     assert apply["patches"] == ["0001-splice-add-SPLICE_F_STABLE.patch",
                                 "0002-splice-accept-SPLICE_F_STABLE.patch"]
+    assert (apply["series"], apply["kernels"]) == (str(good_series), "7.0")
+    assert (f"[wb] series: {good_series} (kernel 7.0) for Linux {fakelinux.KERNEL_VERSION}\n"
+            in result.stderr)
     assert len(apply["commits"]) == 2 and apply["head"] == apply["commits"][-1]
     assert git(fake_tree, "log", "--format=%s", f"{base_commit}..wb/patched").splitlines() == [
         "splice: accept SPLICE_F_STABLE", "splice: add SPLICE_F_STABLE"]
@@ -161,6 +164,7 @@ def test_all_records_every_stage_of_both_kernels(workbench: Workbench, fake_tree
     summary = (run / "summary.md").read_text().splitlines()
     assert f"- kernel: {fakelinux.KERNEL_VERSION}, base commit `{base_commit}`" in summary
     assert f"- patched head: `{apply['head']}`" in summary
+    assert f"- series: `{good_series}` (kernel 7.0)" in summary
     assert (f"- accelerator TCG (requested (WB_ACCEL=tcg)); QEMU {qemu}, "
             f"virtme-ng {virtme_ng}") in summary
     sha = stages["config base"]["sha256"][:16]
@@ -552,6 +556,39 @@ def test_test_before_build_says_to_build(tree_only: Workbench) -> None:
     assert f"no kernel image for base at {tree_only.workdir}/build/base" in result.stderr
     assert "`wb build --variant base`" in result.stderr
     assert result.vng_calls == []
+
+
+@pytest.mark.parametrize("command", [["apply"], ["series"], ["all", "--program", str(NO_PLAN)],
+                                     ["evidence", "--force"]])
+def test_a_tree_no_series_is_for_is_refused_listing_the_series(
+        tree_only: Workbench, fake_tree: Path, command: list[str]) -> None:
+    """Without --patches every command that applies a series (or writes the
+    evidence for one) chooses it by the tree's kernel: for the fake tree's
+    7.0.3 there is none, which is bad input (exit 2) before any stage."""
+    from workbench.series import available_series
+    from workbench.workspace import PATCHES_DIR
+    result = tree_only.wb(*command)
+    assert result.status == 2, result.output
+    listed = "".join(f"\n  {s.directory} (kernel {s.kernels})" for s in available_series())
+    assert "6.12" in listed
+    assert (f"wb: error: no series for Linux {fakelinux.KERNEL_VERSION} in {PATCHES_DIR}; the "
+            f"series there are:{listed}\nwb: hint: apply one anyway with --patches DIR"
+            in result.stderr)
+    assert result.record["complete"] is False and "apply" not in result.record["stages"]
+    assert git(fake_tree, "branch", "--list", "wb/patched") == "", "nothing applied"
+    assert result.vng_calls == []
+
+
+def test_patches_for_another_kernel_are_applied_as_asked_with_a_warning(
+        tree_only: Workbench, fake_tree: Path) -> None:
+    older = series(fake_tree, ADD_FLAG, USE_FLAG, kernel="6.12")
+    result = tree_only.wb("apply", "--patches", str(older))
+    assert result.status == 0, result.output
+    assert (f"[wb] warning: series {older} is for kernel 6.12, not Linux "
+            f"{fakelinux.KERNEL_VERSION}: using it as --patches asks\n") in result.stderr
+    apply = result.record["stages"]["apply"]
+    assert apply["status"] == "PASS" and len(apply["commits"]) == 2
+    assert (apply["series"], apply["kernels"]) == (str(older), "6.12")
 
 
 @pytest.mark.parametrize("series_text,message", [

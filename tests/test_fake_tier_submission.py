@@ -14,6 +14,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -86,6 +87,15 @@ def files_in(out: Path) -> set[str]:
     return {str(p.relative_to(out)) for p in out.rglob("*") if p.is_file()}
 
 
+def backport(tree: Path, *patches: fakelinux.Patch) -> Path:
+    """The fake tree's series laid out as a backport in a patches/ directory
+    like the project's: patches/stable-7.0/ (its series file: "# kernel:
+    7.0"), with the cover letter at patches/, shared by its series."""
+    directory = series(tree, *patches, name="patches/stable-7.0")
+    shutil.copy(TEMPLATE, directory.parent / TEMPLATE.name)
+    return directory
+
+
 def applied_tree(tree: Path, patches: list[Path], clone: Path) -> str:
     """The tree object of ``patches`` applied with git am onto a clone of ``tree``."""
     subprocess.run(["git", "clone", "-q", str(tree), str(clone)], check=True)
@@ -132,7 +142,7 @@ def submission(tmp_path_factory: pytest.TempPathFactory,
                kselftest_headers: Path) -> Iterator[Submission]:
     root = tmp_path_factory.mktemp("submission")
     tree = fakelinux.create(root / "src" / "linux", kselftest=kselftest_headers)
-    patches = series(tree, ADD_FLAG, USE_FLAG)
+    patches = backport(tree, ADD_FLAG, USE_FLAG)
     workbench = Workbench(root)
     exits(workbench.wb("tree", "--tree", str(tree)))
     all_ = exits(workbench.wb("all", "--patches", str(patches), "--suite", "integrity",
@@ -140,7 +150,7 @@ def submission(tmp_path_factory: pytest.TempPathFactory,
     series_ = exits(workbench.wb("series", "--patches", str(patches), "--seed", SEED,
                               boots=[SERIES_BOOT]))
     bench = exits(workbench.wb("bench", "--quick", boots=bench_boots()))
-    evidence = exits(workbench.wb("evidence", "-v", "1"))
+    evidence = exits(workbench.wb("evidence", "-v", "1", "--patches", str(patches)))
     yield Submission(workbench, tree, patches, all_, series_, bench, evidence)
     workbench.kill_leftover_guests()
 
@@ -173,10 +183,14 @@ def failing_series(tmp_path_factory: pytest.TempPathFactory,
 
 
 @pytest.fixture
-def series_applied(workbench: Workbench, fake_tree: Path) -> Workbench:
-    """A work directory with the series applied and no run to cite."""
-    exits(workbench.wb("tree", "--tree", str(fake_tree)))
-    exits(workbench.wb("apply", "--patches", str(series(fake_tree, ADD_FLAG, USE_FLAG))))
+def series_applied(workbench: Workbench, tmp_path: Path) -> Workbench:
+    """A work directory with the series applied and no run to cite, on a fake
+    tree of Linux 6.12: `wb evidence` takes the cover letter of the project's
+    own series for 6.12 (patches/stable-6.12), the one patches/ shares."""
+    tree = fakelinux.create(tmp_path / "src" / "linux", release="6.12.117")
+    exits(workbench.wb("tree", "--tree", str(tree)))
+    exits(workbench.wb("apply", "--patches", str(series(tree, ADD_FLAG, USE_FLAG,
+                                                        kernel="6.12"))))
     return workbench
 
 
@@ -368,6 +382,11 @@ def test_bench_quick_compares_the_recorded_samples(submission: Submission) -> No
 def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path) -> None:
     result, out = submission.evidence, submission.v1
     cited = {"all": submission.all, "series": submission.series, "bench": submission.bench}
+    # The backport's directory has no cover letter: the one patches/ shares.
+    assert (f"[wb] series: {submission.patches} (kernel 7.0) for Linux "
+            f"{fakelinux.KERNEL_VERSION}\n") in result.stderr
+    assert (f"[wb] cover letter template: {submission.patches.parent}/cover-letter.txt\n"
+            in result.stderr)
     cover = out / "patches/v1-0000-cover-letter.patch"
     assert result.record["stages"]["evidence"] == {
         "status": "PASS", "path": str(out), "cover_letter": str(cover),
@@ -459,14 +478,15 @@ def test_evidence_revisions_follow_the_runs_they_cite(submission: Submission) ->
     workbench, v1 = submission.workbench, submission.v1
     kept = {name: sha256(v1 / name) for name in files_in(v1)}
 
-    again = exits(workbench.wb("evidence", "-v", "1"), 2)
+    cover = ("--patches", str(submission.patches))
+    again = exits(workbench.wb("evidence", "-v", "1", *cover), 2)
     assert f"{v1} exists: evidence is never overwritten" in again.stderr
     assert "a new revision is -v 2" in again.stderr
     assert {name: sha256(v1 / name) for name in files_in(v1)} == kept
 
     # Another series head: every cited run tested the old one.
     exits(workbench.wb("apply", "--patches", str(series(submission.tree, ADD_FLAG, name="v0"))))
-    other = exits(workbench.wb("evidence", "-v", "2"), 2)
+    other = exits(workbench.wb("evidence", "-v", "2", *cover), 2)
     assert "refusing to write evidence" in other.stderr
     new_head = submission.commits[0]
     for command in ("all", "series", "bench"):
@@ -481,7 +501,7 @@ def test_evidence_revisions_follow_the_runs_they_cite(submission: Submission) ->
     assert checked.record["status"] == "FAIL" and checked.record["complete"] is True
     assert checked.record["stages"]["bench"]["missed_targets"] == MISSED
     # ... and is what the evidence cites, not the older bench that passed.
-    failed = exits(workbench.wb("evidence", "-v", "2"), 2)
+    failed = exits(workbench.wb("evidence", "-v", "2", *cover), 2)
     assert f"  - the `wb bench` run {checked.run.name} ended FAIL" in failed.stderr
     assert "`wb all`" not in failed.stderr and "`wb series`" not in failed.stderr
 
@@ -491,7 +511,7 @@ def test_evidence_revisions_follow_the_runs_they_cite(submission: Submission) ->
     assert len(one_round.vng_calls) == 2
     refused = exits(workbench.wb("bench", "--quick", "--clock", "kvm"), 2)
     assert refused.record["complete"] is False and refused.vng_calls == []
-    v2 = exits(workbench.wb("evidence", "-v", "2"))
+    v2 = exits(workbench.wb("evidence", "-v", "2", *cover))
     out = Path(v2.record["stages"]["evidence"]["path"])
     assert out == v1.parent / "v2"
     record = json.loads((out / "evidence.json").read_text())
@@ -546,18 +566,25 @@ def test_evidence_takes_the_cover_letter_of_the_series_it_names(series_applied: 
     one is named and nothing is written."""
     empty = tmp_path / "no-letter"
     empty.mkdir()
+    (empty / "series").write_text("# kernel: 6.12\n")
     refused = exits(series_applied.wb("evidence", "--force", "--patches", str(empty)), 2)
-    assert f"{empty}/cover-letter.txt: cannot read the cover letter template: No such " \
-        "file or directory" in refused.stderr
+    assert (f"{empty}/cover-letter.txt: cannot read the cover letter template: No such "
+            f"file or directory (nor is there one in {tmp_path}, which its series "
+            "directories share)") in refused.stderr
     assert not (series_applied.workdir / "evidence").exists()
 
+    # A revision checked out of git from before series files named kernels.
     older = tmp_path / "v1"
     older.mkdir()
+    (older / "series").write_text("# SPLICE_F_STABLE v1\n")
     head, _, body = TEMPLATE.read_text().partition("\n\n")
     head = re.sub(r"^Subject: .*$", "Subject: [PATCH 0/2] splice: the older revision",
                   head, flags=re.M)
     (older / "cover-letter.txt").write_text(f"{head}\n\nThe older text.\n\n{body}")
-    exits(series_applied.wb("evidence", "--force", "--patches", str(older)))
+    used = exits(series_applied.wb("evidence", "--force", "--patches", str(older)))
+    assert (f"[wb] warning: {older}/series has no kernel line: using it for Linux 6.12.117 as "
+            "--patches asks") in used.stderr
+    assert f"[wb] cover letter template: {older}/cover-letter.txt\n" in used.stderr
     letter = (series_applied.workdir / "evidence/v1/cover-letter.txt").read_text()
     assert letter.startswith("splice: the older revision\n\nThe older text.\n")
 

@@ -74,19 +74,26 @@ def test_installed_package_finds_series_configs_and_tests(installed: Path, tmp_p
     out = run_installed(installed, """
 import workbench
 from workbench.kconfig import fragment_path
-from workbench.series import Series
-from workbench.workspace import DEFAULT_WORKDIR, KERNEL_TESTS_DIR, Workspace
+from workbench.series import available_series, choose_series, shared
+from workbench.workspace import DEFAULT_WORKDIR, KERNEL_TESTS_DIR, PATCHES_DIR, Workspace
 print(workbench.__file__)
-print(len(Series.read().patches))
+print(" ".join(f"{s.directory.relative_to(PATCHES_DIR)}:{len(s.patches)}:{s.kernels}"
+               for s in available_series()))
+print(shared(choose_series("6.12.117").directory, "cover-letter.txt").is_file(),
+      (PATCHES_DIR / "man-pages" / "series").is_file())
 print(fragment_path("virtme").read_text().count("CONFIG_"))
 print((KERNEL_TESTS_DIR / "guest-runner.sh").is_file(), (KERNEL_TESTS_DIR / "Makefile").is_file())
 print(Workspace.from_env().root)
 """, cwd=tmp_path)
-    module, patches, options, tests, workdir = out.splitlines()
+    module, series, shared, options, tests, workdir = out.splitlines()
     assert module.startswith(str(installed))
-    series = [l for l in (ROOT / "patches/series").read_text().splitlines()
-              if l.strip() and not l.startswith("#")]
-    assert int(patches) == len(series) > 0
+    # Every series of the checkout's patches/, each with every patch it lists.
+    from workbench.series import available_series
+    from workbench.workspace import PATCHES_DIR
+    assert series == " ".join(f"{s.directory.relative_to(PATCHES_DIR)}:{len(s.patches)}:"
+                              f"{s.kernels}" for s in available_series())
+    assert ":13:6.12" in series
+    assert shared == "True True", "the cover letter and man-pages/ the series share"
     assert int(options) > 10
     assert tests == "True True"
     assert workdir == str(tmp_path / "work"), "installed, the work directory is ./work"

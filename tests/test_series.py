@@ -1,12 +1,15 @@
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from workbench.errors import WorkbenchError
-from workbench.series import Kernels, Series, apply_series, parse_am_failure, release_line
+from workbench.series import (Kernels, Series, apply_series, choose_series, parse_am_failure,
+                              release_line, shared)
 from workbench.source import KernelTree
 from workbench.status import Status
+from workbench.workspace import PATCHES_DIR
 
 GIT_ID = ["-c", "user.name=Dev", "-c", "user.email=dev@example.org"]
 
@@ -101,6 +104,8 @@ def test_release_line_of_kernel_versions():
     ("# Kernel: 6.12", "malformed kernel line '# Kernel: 6.12'"),
     ("#kernel: 6.12", "malformed kernel line '#kernel: 6.12'"),
     ("# kernels = 6.12", "malformed kernel line '# kernels = 6.12'"),
+    ("# kernel 6.12", "malformed kernel line '# kernel 6.12'"),
+    ("# kernel >=7.3", "malformed kernel line '# kernel >=7.3'"),
 ])
 def test_malformed_kernel_line_is_named_with_file_and_line(tmp_path: Path, line: str,
                                                            error: str):
@@ -124,7 +129,7 @@ def test_kernel_line_belongs_in_the_header_once(tmp_path: Path):
 
 
 def test_series_without_kernel_line_says_where_it_would_be(tmp_path: Path):
-    series = Series.read(series_file(tmp_path, "# the series\n# Linux 6.12\n\n"))
+    series = Series.read(series_file(tmp_path, "# the kernel series\n# Linux 6.12\n\n"))
     assert series.kernels is None
     assert series.header_end == 4, "the first patch's line"
 
@@ -169,3 +174,111 @@ def test_parse_am_failure_reads_git_apply_errors():
               "error: fs/splice.c: patch does not apply\n"
               "error: include/linux/new.h: does not exist in index\n")
     assert parse_am_failure(output) == ("fs/splice.c:27", "include/linux/new.h (file missing)")
+
+
+# -- which series: by the tree's kernel, or --patches as given -------------------
+
+@pytest.fixture
+def layout(tmp_path: Path) -> Path:
+    """patches/ as the project lays it out with both series: the mainline one
+    at the top (``# kernel: >=7.3``) and the 6.12 backport in stable-6.12/,
+    sharing man-pages/ and the cover letter. Both are copies of the package's
+    6.12 series (the mainline one only with another kernel line), until the
+    ported series is there to copy."""
+    backport = choose_series("6.12.117")
+    root = tmp_path / "patches"
+    shutil.copytree(backport.directory, root / "stable-6.12",
+                    ignore=shutil.ignore_patterns("man-pages", "cover-letter.txt", "stable-*"))
+    shutil.copytree(PATCHES_DIR / "man-pages", root / "man-pages")
+    shutil.copy(PATCHES_DIR / "cover-letter.txt", root / "cover-letter.txt")
+    for patch in backport.patches:
+        shutil.copy(patch, root / patch.name)
+    text = backport.file.read_text()
+    assert "# kernel: 6.12\n" in text
+    (root / "series").write_text(text.replace("# kernel: 6.12\n", "# kernel: >=7.3\n"))
+    return root
+
+
+@pytest.mark.parametrize("version,chosen", [
+    ("6.12.117", "stable-6.12"), ("6.12.0", "stable-6.12"), ("6.12.0-rc1", "stable-6.12"),
+    ("7.3.0-rc7", ""), ("7.3.0", ""), ("7.3.5", ""), ("7.4.0", ""), ("7.10.0-rc1", ""),
+    ("8.0.0", ""),
+])
+def test_series_is_chosen_by_the_trees_kernel(layout: Path, version: str, chosen: str,
+                                              capsys: pytest.CaptureFixture[str]):
+    capsys.readouterr()
+    series = choose_series(version, root=layout)
+    assert series.directory == layout / chosen if chosen else series.directory == layout
+    assert len(series.patches) == len(Series.read(layout / "stable-6.12").patches) > 0
+    kernel = "6.12" if chosen else ">=7.3"
+    shown = f"patches/{chosen}" if chosen else "patches"
+    assert capsys.readouterr().err == (f"[wb] series: {shown} (kernel {kernel}) for Linux "
+                                       f"{version}\n")
+
+
+@pytest.mark.parametrize("version", ["7.0.3", "7.2.0", "6.13.1", "6.6.60", "5.15.0"])
+def test_no_series_for_the_trees_kernel_lists_those_there_are(layout: Path, version: str):
+    with pytest.raises(WorkbenchError) as raised:
+        choose_series(version, root=layout)
+    assert str(raised.value) == (f"no series for Linux {version} in {layout}; the series there "
+                                 f"are:\n  {layout} (kernel >=7.3)\n"
+                                 f"  {layout}/stable-6.12 (kernel 6.12)")
+    assert raised.value.hint and "--patches DIR" in raised.value.hint
+    assert raised.value.status is None, "bad input: exit 2, the run stops before any stage"
+
+
+def test_until_the_mainline_series_is_there_7_3_has_none(layout: Path):
+    (layout / "series").unlink()
+    with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.3\.0-rc7 in .*; the series "
+                                             r"there are:\n  \S+/stable-6\.12 \(kernel 6\.12\)$"):
+        choose_series("7.3.0-rc7", root=layout)
+
+
+def test_a_series_of_patches_without_kernel_line_is_an_error(layout: Path):
+    series_file(layout / "stable-6.6", "# the 6.6 backport\n\n", ("0001-a.patch",))
+    with pytest.raises(WorkbenchError) as raised:
+        choose_series("6.12.117", root=layout)
+    assert str(raised.value).startswith(f"{layout}/stable-6.6/series:3: no kernel line before "
+                                        "the first patch")
+    assert "'# kernel: X.Y'" in str(raised.value.hint)
+
+
+def test_two_series_for_one_kernel_is_an_error(layout: Path):
+    series_file(layout / "stable-7.3", "# kernel: 7.3\n")
+    with pytest.raises(WorkbenchError, match=r"Linux 7\.3\.0-rc7 matches more than one series"):
+        choose_series("7.3.0-rc7", root=layout)
+    assert choose_series("7.4.0", root=layout).directory == layout
+
+
+def test_explicit_patches_for_another_kernel_warn_and_are_used(layout: Path,
+                                                               capsys: pytest.CaptureFixture[str]):
+    backport = layout / "stable-6.12"
+    assert choose_series("7.3.0-rc7", backport, root=layout).directory == backport
+    assert capsys.readouterr().err == (f"[wb] warning: series {backport} is for kernel 6.12, "
+                                       "not Linux 7.3.0-rc7: using it as --patches asks\n")
+    assert choose_series("6.12.117", backport, root=layout).directory == backport
+    assert capsys.readouterr().err == (f"[wb] series: {backport} (kernel 6.12) for Linux "
+                                       "6.12.117\n")
+
+
+def test_explicit_patches_of_an_older_revision_without_kernel_line(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """A revision from before series files named their kernels still applies."""
+    older = series_file(tmp_path / "v1", "# SPLICE_F_STABLE v1\n")
+    assert choose_series("6.12.117", older).patches == [older / "0001-a.patch"]
+    assert capsys.readouterr().err == (f"[wb] warning: {older}/series has no kernel line: "
+                                       "using it for Linux 6.12.117 as --patches asks\n")
+    (older / "series").write_text("# kernel 6.12\n0001-a.patch\n")
+    with pytest.raises(WorkbenchError, match=r"v1/series:1: malformed kernel line"):
+        choose_series("6.12.117", older)
+
+
+def test_shared_files_are_found_next_to_the_series_directories(layout: Path, tmp_path: Path):
+    backport = layout / "stable-6.12"
+    assert shared(backport, "cover-letter.txt") == layout / "cover-letter.txt"
+    assert shared(backport, "man-pages") == layout / "man-pages"
+    assert shared(layout, "cover-letter.txt") == layout / "cover-letter.txt"
+    (backport / "cover-letter.txt").write_text("its own\n")
+    assert shared(backport, "cover-letter.txt") == backport / "cover-letter.txt"
+    alone = series_file(tmp_path / "elsewhere" / "v1", "# kernel: 6.12\n")
+    assert shared(alone, "cover-letter.txt") == alone / "cover-letter.txt", "for the error"

@@ -26,7 +26,7 @@ from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
 from workbench.guest_tests import DEFAULT_FUZZ_SECONDS, FILESYSTEMS, SUITES, TestSelection
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_KERNEL, KNOWN_KERNELS
-from workbench.workspace import DEFAULT_WORKDIR, PATCHES_DIR, VARIANTS
+from workbench.workspace import DEFAULT_WORKDIR, VARIANTS
 
 DESCRIPTION = """\
 Kernel patch workbench: kernel tree -> patch series -> config -> build -> boot
@@ -97,8 +97,13 @@ def _add_jobs(p: argparse.ArgumentParser) -> None:
 
 
 def _add_patches(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--patches", type=Path, default=PATCHES_DIR,
-                   help="directory with the series file (default: patches/)")
+    p.add_argument("--patches", type=Path, metavar="DIR",
+                   help="a directory with a series file, used as given: a series whose "
+                        "'# kernel:' line names other kernels gets a warning, not a refusal "
+                        "(default: of the series in patches/ (mainline: patches/series; "
+                        "backports: patches/stable-X.Y/series), the one whose '# kernel:' "
+                        "line names the tree's kernel version; none is an error listing "
+                        "them)")
 
 
 def _add_tests(p: argparse.ArgumentParser) -> None:

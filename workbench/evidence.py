@@ -6,7 +6,8 @@ head, refuses (unless forced) when one is missing, incomplete, failed or of
 another head, and writes ``evidence/vN/``:
 
     patches/          git format-patch --cover-letter -v N, the cover letter
-                      body filled from patches/cover-letter.txt
+                      body filled from the series' cover-letter.txt, or the
+                      one the series of patches/ share (patches/cover-letter.txt)
     cover-letter.txt  the same cover letter as b4 prep --edit-cover wants it
     runs/<command>/   JUnit, JSON, tables and plots of the cited runs
     evidence.json     the figures, for the next revision to compare with

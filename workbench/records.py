@@ -51,6 +51,8 @@ class ApplyStage(Stage):
     patches: list[str] = field(default_factory=list)
     failed_patch: str = ""
     failed_at: list[str] = field(default_factory=list)
+    series: str = ""  # the series directory applied (records before it: "")
+    kernels: str = ""  # what its kernel line names ("": none)
 
 
 @dataclass

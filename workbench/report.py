@@ -16,6 +16,8 @@ def write_summary(run_dir: Path, tree: KernelTree, record: RunRecord, results: l
         "",
         f"- kernel: {tree.version}, base commit `{tree.base_commit}`",
         f"- patched head: `{applied.head if applied else 'n/a'}`",
+        f"- series: `{applied.series or 'n/a'}` "
+        f"(kernel {applied.kernels or 'not named'})" if applied else "- series: n/a",
         f"- {environment_line(record)}",
         "",
         "| variant | status | pass | fail | skip | error | config sha256 | boot s | accel |",

@@ -47,7 +47,7 @@ class AppliedSeries:
 SERIES_FILE = "series"
 # A line that means to be the kernel line (so that a misspelt one is an
 # error, not a comment), and the terms of a well-formed one.
-_KERNEL_LINE = re.compile(r"#\s*kernels?\s*[:=]", re.I)
+_KERNEL_LINE = re.compile(r"#\s*kernels?\s*(?:[:=]|(?=[>=\d]))", re.I)
 _WELL_FORMED = re.compile(r"# kernel:\s+(\S.*?)\s*")
 _TERM = re.compile(r"(>=)?(\d+)\.(\d+)")
 KERNEL_FORMAT = ("'# kernel: X.Y' (that release line, e.g. 6.12) or '# kernel: >=X.Y' "
@@ -102,7 +102,7 @@ class Series:
         return self.directory / SERIES_FILE
 
     @classmethod
-    def read(cls, patches_dir: Path = PATCHES_DIR) -> "Series":
+    def read(cls, patches_dir: Path) -> "Series":
         """Patches in the order of ``patches_dir/series`` (quilt style, #
         comments), and the kernels its header's kernel line names."""
         series_file = patches_dir / SERIES_FILE
@@ -137,6 +137,91 @@ class Series:
             patches.append(path)
             header_end = header_end or number
         return cls(patches, patches_dir, kernels, header_end or 1)
+
+
+# Directories of patches/ that are no kernel series: the man page series
+# (for man-pages.git), which every kernel series shares, as the cover letter.
+SHARED_DIRS = ("man-pages",)
+
+
+def available_series(root: Path = PATCHES_DIR) -> list[Series]:
+    """The kernel series of ``root``: ``root`` itself when it has a series
+    file (mainline), then each subdirectory with one (the backports, e.g.
+    stable-6.12/) but SHARED_DIRS. Each must have a kernel line."""
+    dirs = [root] if (root / SERIES_FILE).is_file() else []
+    dirs += sorted(d for d in root.iterdir() if d.is_dir() and d.name not in SHARED_DIRS
+                   and (d / SERIES_FILE).is_file())
+    found = []
+    for directory in dirs:
+        series = Series.read(directory)
+        if series.kernels is None:
+            raise WorkbenchError(f"{series.file}:{series.header_end}: no kernel line before "
+                                 f"the first patch: wb chooses among the series of {root} by "
+                                 "the kernels each one names",
+                                 hint=f"add a header line: {KERNEL_FORMAT}")
+        found.append(series)
+    return found
+
+
+def shown(directory: Path, root: Path = PATCHES_DIR) -> str:
+    """``directory`` as the log names it: patches/stable-6.12 for one of ``root``."""
+    try:
+        return str(Path(root.name) / directory.relative_to(root))
+    except ValueError:
+        return str(directory)
+
+
+def choose_series(version: str, requested: Path | None = None,
+                  root: Path = PATCHES_DIR) -> Series:
+    """The series for the tree of Linux ``version`` (``KernelTree.version``),
+    which every command that takes --patches applies or writes evidence for.
+
+    ``requested`` (--patches DIR) is used as given, with a warning when its
+    kernel line names other kernels, or none (an older revision's series, from
+    before there was one): applying a series to another kernel on purpose must
+    be possible. Without it, the one series of ``root`` whose kernel line
+    matches ``version``; none or several is an error listing them all."""
+    if requested is not None:
+        series = Series.read(requested)
+        if series.kernels is None:
+            log.warn(f"{series.file} has no kernel line: using it for Linux {version} as "
+                     "--patches asks")
+        elif not series.kernels.matches(version):
+            log.warn(f"series {requested} is for kernel {series.kernels}, not Linux {version}: "
+                     "using it as --patches asks")
+        else:
+            log.info(f"series: {requested} (kernel {series.kernels}) for Linux {version}")
+        return series
+    candidates = available_series(root)
+    matching = [s for s in candidates if s.kernels is not None and s.kernels.matches(version)]
+    if len(matching) == 1:
+        chosen = matching[0]
+        log.info(f"series: {shown(chosen.directory, root)} (kernel {chosen.kernels}) for "
+                 f"Linux {version}")
+        return chosen
+    listed = "\n".join(f"  {s.directory} (kernel {s.kernels})" for s in candidates)
+    if matching:
+        raise WorkbenchError(f"Linux {version} matches more than one series in {root}:\n"
+                             + "\n".join(f"  {s.directory} (kernel {s.kernels})"
+                                         for s in matching),
+                             hint="make their kernel lines name different kernels, or pick "
+                                  "one with --patches DIR")
+    raise WorkbenchError(f"no series for Linux {version} in {root}; the series there are:\n"
+                         + (listed or "  none"),
+                         hint="apply one anyway with --patches DIR (wb warns that it is for "
+                              "another kernel), or set up a tree of a kernel a series is for "
+                              "(wb tree --kernel NAME, or --tree at such a tag)")
+
+
+def shared(directory: Path, name: str) -> Path:
+    """``directory/name``, else the one the series directories of a patches/
+    share in its parent (cover-letter.txt, man-pages/ of patches/ for
+    patches/stable-6.12); ``directory/name`` when neither exists, for the
+    error to name."""
+    for candidate in (directory / name, directory.parent / name):
+        if candidate.exists():
+            return candidate
+    return directory / name
 
 
 def parse_am_failure(output: str) -> tuple[str, ...]:

@@ -274,12 +274,20 @@ def git(tree: Path, *args: str) -> str:
                           text=True, env=os.environ | GIT_ENV).stdout.strip()
 
 
-def create(path: Path, kselftest: Path | None = None) -> Path:
+def create(path: Path, kselftest: Path | None = None, release: str = KERNEL_VERSION) -> Path:
     """The fake tree as a git checkout at ``path`` (branch master, one commit);
-    ``kselftest``: a directory with KSELFTEST_HEADERS to commit with it."""
+    ``kselftest``: a directory with KSELFTEST_HEADERS to commit with it;
+    ``release``: the kernel version its Makefile says (e.g. 6.12.117)."""
+    version = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)(.*)", release)
+    assert version, release
     for name, text in FILES.items():
         file = path / name
         file.parent.mkdir(parents=True, exist_ok=True)
+        if name == "Makefile":
+            for field_name, value in zip(("VERSION", "PATCHLEVEL", "SUBLEVEL", "EXTRAVERSION"),
+                                         version.groups()):
+                text = re.sub(rf"^{field_name} = .*$", f"{field_name} = {value}", text, 1,
+                              re.M)
         file.write_text(text)
         if name in EXECUTABLE:
             file.chmod(0o755)
@@ -291,7 +299,7 @@ def create(path: Path, kselftest: Path | None = None) -> Path:
             shutil.copyfile(kselftest / name, path / name)
     git(path, "init", "-q", "-b", "master")
     git(path, "add", "-A")
-    git(path, "commit", "-q", "-m", f"Linux {KERNEL_VERSION}")
+    git(path, "commit", "-q", "-m", f"Linux {release}")
     return path
 
 

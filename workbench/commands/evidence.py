@@ -11,9 +11,9 @@ from workbench.context import Context
 from workbench.errors import WorkbenchError
 from workbench.proc import git
 from workbench.records import EvidenceStage
+from workbench.series import choose_series, shared
 from workbench.source import load_tree, variant_rev
 from workbench.status import Status
-from workbench.workspace import PATCHES_DIR
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -21,8 +21,10 @@ class EvidenceOptions(Common):
     version: int = 1
     out: Path | None = None  # None: <workdir>/evidence
     force: bool = False
-    # The series the tree carries (wb apply --patches): its cover letter template
-    patches: Path = PATCHES_DIR
+    # The series the tree carries (wb apply --patches; None: the series for
+    # the tree's kernel): its cover letter template, or the one its parent
+    # directory shares (patches/ for patches/stable-6.12)
+    patches: Path | None = None
 
 
 def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
@@ -30,14 +32,17 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     version = options.version
     if version < 1:
         raise WorkbenchError(f"-v {version}: revisions count from 1")
-    template_path = options.patches / evidence.TEMPLATE_NAME
+    series_dir = choose_series(tree.version, options.patches).directory
+    template_path = shared(series_dir, evidence.TEMPLATE_NAME)
     try:
         template = template_path.read_text()
     except OSError as err:
         raise WorkbenchError(f"{template_path}: cannot read the cover letter template: "
-                             f"{err.strerror}",
+                             f"{err.strerror} (nor is there one in {series_dir.parent}, "
+                             "which its series directories share)",
                              hint="--patches names the directory of the series the tree "
                                   "carries (as given to wb apply)") from None
+    log.info(f"cover letter template: {template_path}")
     placeholder = evidence.placeholder_author(template, template_path)
     author = evidence.submitter(tree, placeholder)
     to, cc = evidence.recipients(tree)

@@ -13,11 +13,11 @@ from workbench.errors import WorkbenchError
 from workbench.kconfig import (DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS,
                                configure)
 from workbench.records import ApplyStage, BuildStage, ConfigStage, TreeStage
-from workbench.series import Series, apply_error, apply_once
+from workbench.series import Series, apply_error, apply_once, choose_series
 from workbench.source import (DEFAULT_TARBALL, KernelTree, load_tree, tree_from_checkout,
                               tree_from_tarball, chosen_tree, variant_rev)
 from workbench.status import Status
-from workbench.workspace import PATCHES_DIR, VARIANTS
+from workbench.workspace import VARIANTS
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class TreeOptions(Common):
 
 @dataclass(frozen=True, kw_only=True)
 class ApplyOptions(Common):
-    patches: Path = PATCHES_DIR
+    patches: Path | None = None  # --patches; None: the series for the tree's kernel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,19 +82,22 @@ def set_up_tree(ctx: Context, choice: TreeChoice, keep_chosen: bool = False) -> 
     return tree
 
 
-def apply(ctx: Context, tree: KernelTree, patches_dir: Path = PATCHES_DIR) -> ApplyStage:
-    series = Series.read(patches_dir)
+def apply(ctx: Context, tree: KernelTree, series: Series) -> ApplyStage:
+    """Apply ``series`` (``choose_series``'s choice for the tree) on the base."""
     log_path = ctx.run.path / "apply.log"
     with ctx.timer.phase("apply"):
         result = apply_once(tree, series, ctx.ws.root / "series.json", log_path)
     names = [p.name for p in series.patches]
+    directory, kernels = str(series.directory), str(series.kernels or "")
     if result.status is not Status.PASS:
         assert result.failed_patch is not None
         ctx.run.stage("apply", ApplyStage(result.status, patches=names,
                                           failed_patch=result.failed_patch.name,
-                                          failed_at=list(result.failed_at)))
+                                          failed_at=list(result.failed_at),
+                                          series=directory, kernels=kernels))
         raise apply_error(result, tree, log_path)
-    stage = ApplyStage(Status.PASS, result.head, list(result.commits), names)
+    stage = ApplyStage(Status.PASS, result.head, list(result.commits), names,
+                       series=directory, kernels=kernels)
     ctx.run.stage("apply", stage)
     return stage
 
@@ -147,7 +150,8 @@ def tree_command(ctx: Context, options: TreeOptions) -> Status:
 
 
 def apply_command(ctx: Context, options: ApplyOptions) -> Status:
-    apply(ctx, load_tree(ctx.ws), options.patches)
+    tree = load_tree(ctx.ws)
+    apply(ctx, tree, choose_series(tree.version, options.patches))
     return Status.PASS
 
 

@@ -15,15 +15,14 @@ from workbench.errors import WorkbenchError
 from workbench.guest_tests import TestSelection
 from workbench.proc import git
 from workbench.records import CommitStage
-from workbench.series import Series
+from workbench.series import choose_series
 from workbench.source import KernelTree, load_tree, variant_rev
 from workbench.status import Status
-from workbench.workspace import PATCHES_DIR
 
 
 @dataclass(frozen=True, kw_only=True)
 class SeriesOptions(Boots):
-    patches: Path = PATCHES_DIR
+    patches: Path | None = None  # --patches; None: the series for the tree's kernel
     config: ConfigChoice = ConfigChoice()
     # The integrity subset each commit runs (the suite is always "integrity").
     selection: TestSelection = field(default_factory=lambda: TestSelection(
@@ -48,10 +47,10 @@ class _Builds:
 def series_command(ctx: Context, options: SeriesOptions) -> Status:
     """Build, check and test every commit of the series in order."""
     tree = load_tree(ctx.ws)
-    if not Series.read(options.patches).patches:
-        raise WorkbenchError(f"{options.patches}/series lists no patches: there is no commit "
-                             "to check")
-    series_commits = apply(ctx, tree, options.patches).commits
+    series = choose_series(tree.version, options.patches)
+    if not series.patches:
+        raise WorkbenchError(f"{series.file} lists no patches: there is no commit to check")
+    series_commits = apply(ctx, tree, series).commits
     build_dir = ctx.ws.build_dir("series")
     base_rev = variant_rev(tree, "base")
     config_at(ctx, tree, "series", base_rev, build_dir,

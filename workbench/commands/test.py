@@ -15,7 +15,8 @@ from workbench.records import TestsBuildStage, TestStage
 from workbench.report import write_summary
 from workbench.source import KernelTree, load_tree
 from workbench.status import Status, worst
-from workbench.workspace import PATCHES_DIR, VARIANTS
+from workbench.series import choose_series
+from workbench.workspace import VARIANTS
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -27,7 +28,7 @@ class TestOptions(Boots):
 @dataclass(frozen=True, kw_only=True)
 class AllOptions(Boots):
     tree: TreeChoice = TreeChoice()
-    patches: Path = PATCHES_DIR
+    patches: Path | None = None  # --patches; None: the series for the tree's kernel
     config: ConfigChoice = ConfigChoice()
     selection: TestSelection = field(default_factory=TestSelection)
     jobs: int | None = None
@@ -82,7 +83,7 @@ def test_command(ctx: Context, options: TestOptions) -> Status:
 def all_command(ctx: Context, options: AllOptions) -> Status:
     guest_tests.check_programs(options.selection.programs)  # before hours of builds
     tree = set_up_tree(ctx, options.tree, keep_chosen=True)
-    apply(ctx, tree, options.patches)
+    apply(ctx, tree, choose_series(tree.version, options.patches))
     for variant in VARIANTS:
         config(ctx, tree, variant, options.config)
         build(ctx, tree, variant, options.jobs)
