@@ -642,7 +642,7 @@ def test_kernel_axis_tests_the_kernel_it_names(tmp_path: Path, kernel_git: Path,
         job = runner.gitlab_job(pipeline, name, matrix | {"WB_KERNEL": "linux-7.0.y"})
     assert job.status == 2, job.output
     assert "wb: error: no series for Linux 7.0.3 in " in job.output
-    assert "/stable-6.12 (kernel 6.12)\n" in job.output or "patches (kernel 6.12)\n" in job.output
+    assert "/patches/stable-6.12 (kernel 6.12)\n" in job.output
     assert "wb: hint: apply one anyway with --patches DIR" in job.output
     runs = job.project / "work/runs"
     records = [json.loads(p.read_text()) for p in runs.glob("*/run.json")

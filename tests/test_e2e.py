@@ -68,6 +68,8 @@ def test_main_job_reports(main_job: Path):
                              capture_output=True, text=True, check=True).stdout
     assert record["stages"]["tree"]["version"] == package.split("-")[0]
     assert record["stages"]["apply"]["patches"], "the series was applied"
+    # Chosen by the tree's kernel: the 6.12 backport.
+    assert record["stages"]["apply"]["series"] == str(PROJECT_ROOT / "patches/stable-6.12")
     for phase in ("build base", "build patched", "test base", "test patched"):
         assert phase in record["timings"]
     summary = (main_job / "summary.md").read_text()
@@ -517,7 +519,7 @@ def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
     v1 = out / "v1"
     patches = sorted((v1 / "patches").glob("v1-*.patch"))
-    series = [l for l in (PROJECT_ROOT / "patches/series").read_text().splitlines()
+    series = [l for l in (PROJECT_ROOT / "patches/stable-6.12/series").read_text().splitlines()
               if l.strip() and not l.startswith("#")]
     assert len(patches) == len(series) + 1
     cover = patches[0].read_text()

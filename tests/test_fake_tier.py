@@ -579,6 +579,23 @@ def test_a_tree_no_series_is_for_is_refused_listing_the_series(
     assert result.vng_calls == []
 
 
+def test_apply_chooses_the_series_for_the_trees_kernel(workbench: Workbench,
+                                                       tmp_path: Path) -> None:
+    """On a tree of Linux 6.12 `wb apply` takes the project's 6.12 backport,
+    says so, and records it; the real patches then fail on the fake tree."""
+    from workbench.workspace import PATCHES_DIR
+    tree = fakelinux.create(tmp_path / "src" / "linux-6.12", release="6.12.117")
+    assert workbench.wb("tree", "--tree", str(tree)).status == 0
+    result = workbench.wb("apply")
+    assert result.status == 7, result.output
+    assert "[wb] series: patches/stable-6.12 (kernel 6.12) for Linux 6.12.117\n" in result.stderr
+    apply = result.record["stages"]["apply"]
+    assert (apply["series"], apply["kernels"]) == (str(PATCHES_DIR / "stable-6.12"), "6.12")
+    assert apply["patches"] == [line for line in (PATCHES_DIR / "stable-6.12/series")
+                                .read_text().splitlines() if not line.startswith("#")]
+    assert apply["failed_patch"] == "0001-splice-add-SPLICE_F_STABLE.patch"
+
+
 def test_patches_for_another_kernel_are_applied_as_asked_with_a_warning(
         tree_only: Workbench, fake_tree: Path) -> None:
     older = series(fake_tree, ADD_FLAG, USE_FLAG, kernel="6.12")

@@ -559,6 +559,21 @@ def test_evidence_refuses_without_runs_and_force_lists_them(series_applied: Work
                                     "patches/v1-0002-splice-accept-SPLICE_F_STABLE.patch"}
 
 
+def test_evidence_of_the_backport_takes_the_cover_letter_patches_shares(
+        series_applied: Workbench) -> None:
+    """Without --patches, the series for the tree's kernel: on 6.12 the
+    backport, patches/stable-6.12, whose cover letter is patches/'s."""
+    from workbench.workspace import PATCHES_DIR
+    forced = exits(series_applied.wb("evidence", "--force"))
+    assert "[wb] series: patches/stable-6.12 (kernel 6.12) for Linux 6.12.117\n" in forced.stderr
+    assert f"[wb] cover letter template: {PATCHES_DIR}/cover-letter.txt\n" in forced.stderr
+    assert not (PATCHES_DIR / "stable-6.12" / TEMPLATE.name).exists()
+    subject = re.search(r"^Subject: \[PATCH[^]]*\] (.*)$", TEMPLATE.read_text(), re.M)
+    assert subject, "the template's subject"
+    letter = (series_applied.workdir / "evidence/v1/cover-letter.txt").read_text()
+    assert letter.startswith(f"{subject[1]}\n\n")
+
+
 def test_evidence_takes_the_cover_letter_of_the_series_it_names(series_applied: Workbench,
                                                               tmp_path: Path) -> None:
     """An older revision's evidence (its series applied with --patches) gets

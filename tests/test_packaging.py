@@ -3,6 +3,7 @@ in-guest tests, and commands that compute no statistics do not pay for
 importing numpy, scipy or matplotlib."""
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -46,10 +47,16 @@ def test_statistics_still_work_when_imported_late():
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory) -> Path:
-    """`pip install .` of this checkout into a directory of its own."""
+    """`pip install .` of this checkout into a directory of its own. The wheel
+    is built from a copy without build/: setuptools' build/lib keeps files
+    that are gone from the checkout (a series moved to another directory),
+    and the wheel would carry them."""
     out = tmp_path_factory.mktemp("wheel")
+    source = out / "source"
+    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "work", "build", "*.egg-info", "__pycache__"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "-w", str(out / "dist"), str(ROOT)],
+                    "--no-build-isolation", "-w", str(out / "dist"), str(source)],
                    check=True, capture_output=True)
     wheel = next((out / "dist").glob("*.whl"))
     target = out / "site"

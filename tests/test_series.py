@@ -282,3 +282,18 @@ def test_shared_files_are_found_next_to_the_series_directories(layout: Path, tmp
     assert shared(backport, "cover-letter.txt") == backport / "cover-letter.txt"
     alone = series_file(tmp_path / "elsewhere" / "v1", "# kernel: 6.12\n")
     assert shared(alone, "cover-letter.txt") == alone / "cover-letter.txt", "for the error"
+
+
+def test_the_projects_own_series_are_chosen_by_kernel():
+    """patches/stable-6.12 for Debian's 6.12; patches/ itself (mainline, for
+    submission) for 7.3 and later once its series file is there."""
+    assert choose_series("6.12.117").directory == PATCHES_DIR / "stable-6.12"
+    assert shared(PATCHES_DIR / "stable-6.12", "cover-letter.txt") == \
+        PATCHES_DIR / "cover-letter.txt"
+    with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.0\.3 in "):
+        choose_series("7.0.3")
+    if (PATCHES_DIR / "series").exists():
+        assert choose_series("7.3.0-rc7").directory == PATCHES_DIR
+    else:  # until the port to mainline is dropped in
+        with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.3\.0-rc7 in "):
+            choose_series("7.3.0-rc7")
