@@ -10,7 +10,9 @@
 #   evidence  wb all, wb series, wb bench --quick, wb evidence -v 1
 # Environment:
 #   WB_KERNEL     debian-6.12 (Debian's linux-source-6.12, the default) or a
-#                 branch/tag of KERNEL_GIT, cloned to kernel-src and used with --tree
+#                 branch/tag of KERNEL_GIT (v7.3-rc7 in the CI files), cloned to
+#                 kernel-src and used with --tree; wb applies the series whose
+#                 "# kernel:" line names that kernel (none: exit 2)
 #   WB_FRAGMENTS  default, or debug (the KASAN/lockdep kernel: --debug)
 #   WB_FS         the filesystem of a test job
 #   WB_RESULTS    where the job's run directories are copied, also when wb

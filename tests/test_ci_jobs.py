@@ -515,22 +515,58 @@ def report_cases(tmp: Path) -> int:
     return cases(write_results(root, "base", tmp)[0])
 
 
+# The kernels the CI files' kernel axis names, and the release line
+# (source.KNOWN_KERNELS) each is: Debian's 6.12 package, and mainline 7.3.
+AXIS = {"debian-6.12": "6.12", "v7.3-rc7": "7.3"}
+
+
+def fake_kernel_git(path: Path, release: tuple[str, str, str, str], ref: str,
+                    branch: bool = False) -> Path:
+    """A repository with a kernel-shaped commit of Linux ``release`` (VERSION,
+    PATCHLEVEL, SUBLEVEL, EXTRAVERSION) at tag (or branch) ``ref``, for
+    KERNEL_GIT: what `wb tree --tree` accepts, nothing that builds."""
+    path.mkdir(parents=True, exist_ok=True)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "-C", str(path)]
+    if not (path / ".git").exists():
+        subprocess.run(["git", "init", "-q", "-b", "master", str(path)], check=True)
+    (path / "Kconfig").write_text("mainmenu \"test\"\n")
+    (path / "fs").mkdir(exist_ok=True)
+    (path / "fs" / "splice.c").write_text("".join(f"line {i}\n" for i in range(1, 41)))
+    (path / "Makefile").write_text("VERSION = {}\nPATCHLEVEL = {}\nSUBLEVEL = {}\n"
+                                   "EXTRAVERSION = {}\n".format(*release))
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "Linux {}.{}.{}{}".format(*release)],
+                   check=True)
+    subprocess.run([*git, "branch" if branch else "tag", ref], check=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pipeline_kernel_git(tmp_path_factory) -> Path:
+    """KERNEL_GIT for whole pipelines: the tag the kernel axis names (the
+    stand-in wb only needs the clone to succeed)."""
+    return fake_kernel_git(tmp_path_factory.mktemp("kernel-git") / "linux",
+                           ("7", "3", "0", "-rc7"), "v7.3-rc7")
+
+
 # -- whole pipelines: twice, the second with the caches the first left ---------
 
 @pytest.fixture(scope="module")
-def github_pipelines(tmp_path_factory) -> list[dict[str, list[JobRun]]]:
+def github_pipelines(tmp_path_factory, pipeline_kernel_git) -> list[dict[str, list[JobRun]]]:
     root = tmp_path_factory.mktemp("github")
-    first = Runner(root, pipeline_id=1)
-    second = Runner(root, pipeline_id=2, caches=first.caches)
+    env = {"KERNEL_GIT": str(pipeline_kernel_git)}
+    first = Runner(root, pipeline_id=1, env=env)
+    second = Runner(root, pipeline_id=2, env=env, caches=first.caches)
     workflow = load("github-actions.yml")
     return [first.github_pipeline(workflow), second.github_pipeline(workflow)]
 
 
 @pytest.fixture(scope="module")
-def gitlab_pipelines(tmp_path_factory) -> list[dict[str, list[JobRun]]]:
+def gitlab_pipelines(tmp_path_factory, pipeline_kernel_git) -> list[dict[str, list[JobRun]]]:
     root = tmp_path_factory.mktemp("gitlab")
-    first = Runner(root, pipeline_id=1)
-    second = Runner(root, pipeline_id=2, caches=first.caches)
+    env = {"KERNEL_GIT": str(pipeline_kernel_git)}
+    first = Runner(root, pipeline_id=1, env=env)
+    second = Runner(root, pipeline_id=2, env=env, caches=first.caches)
     pipeline = load("gitlab-ci.yml")
     return [first.gitlab_pipeline(pipeline), second.gitlab_pipeline(pipeline)]
 
@@ -552,8 +588,8 @@ def test_each_kernel_is_built_once_and_ccache_persists_between_pipelines(
     kernels = {call["build"] for _, call in done}
     cold = sorted(f"{call['build']} in {job} (ccache {call['ccache']})"
                   for job, call in done if call["cold"])
-    # 4 kernels: debian-6.12 x (default, debug) x (base, patched)
-    assert len(cold) == len(kernels) == 4, "one cold build per kernel:\n" + "\n".join(cold)
+    # 8 kernels: (debian-6.12, v7.3-rc7) x (default, debug) x (base, patched)
+    assert len(cold) == len(kernels) == 8, "one cold build per kernel:\n" + "\n".join(cold)
     again = [f"{call['build']} in {job}" for job, call in builds(second) if call["cold"]]
     assert not again, "the next pipeline builds from the saved ccache:\n" + "\n".join(again)
 
@@ -578,7 +614,7 @@ def test_github_merge_job_merges_every_test_jobs_report(github_pipelines, tmp_pa
     command line on it; every test job's two reports are in the result once."""
     runs = github_pipelines[0]
     tests = wb_test_jobs(runs)
-    assert len(tests) == 8, "2 fragment sets x 4 filesystems"
+    assert len(tests) == 16, "2 kernels x 2 fragment sets x 4 filesystems"
     merge, merged = merge_job(runs)
     assert merge.passed, merge.output
     assert cases(merged) == len(tests) * 2 * report_cases(tmp_path)
@@ -591,7 +627,7 @@ def test_gitlab_counts_every_case_once(gitlab_pipelines, tmp_path):
     of a pipeline: each case must be in exactly one."""
     runs = gitlab_pipelines[0]
     tests = wb_test_jobs(runs)
-    assert len(tests) == 8, "2 fragment sets x 4 filesystems"
+    assert len(tests) == 16, "2 kernels x 2 fragment sets x 4 filesystems"
     expected = len(tests) * 2 * report_cases(tmp_path)
     jobs = [job for named in runs.values() for job in named]
     assert sum(cases(report) for job in jobs for report in job.reports) == expected
@@ -603,15 +639,12 @@ def test_gitlab_counts_every_case_once(gitlab_pipelines, tmp_path):
 # -- the kernel axis: a kernel other than Debian's is the kernel tested ---------
 
 @pytest.fixture
-def kernel_git(mini_tree: Path) -> Path:
-    """KERNEL_GIT: a repository whose branch linux-7.0.y is a kernel 7.0.3."""
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost", "-C", str(mini_tree)]
-    subprocess.run([*git, "checkout", "-q", "-b", "linux-7.0.y"], check=True)
-    (mini_tree / "Makefile").write_text("VERSION = 7\nPATCHLEVEL = 0\nSUBLEVEL = 3\n"
-                                        "EXTRAVERSION =\n")
-    subprocess.run([*git, "commit", "-q", "-am", "7.0.3"], check=True)
-    subprocess.run([*git, "checkout", "-q", "-"], check=True)
-    return mini_tree
+def kernel_git(tmp_path: Path) -> Path:
+    """KERNEL_GIT: a repository whose branch linux-7.0.y is a kernel 7.0.3, a
+    kernel no series is for, and whose tag v7.3-rc7 is a 7.3.0-rc7."""
+    path = fake_kernel_git(tmp_path / "linux", ("7", "0", "3", ""), "linux-7.0.y",
+                           branch=True)
+    return fake_kernel_git(path, ("7", "3", "0", "-rc7"), "v7.3-rc7")
 
 
 def kernel_axis_jobs() -> list[tuple[str, str]]:
@@ -624,6 +657,65 @@ def kernel_axis_jobs() -> list[tuple[str, str]]:
     return found
 
 
+def axis_kernels(system: str, name: str) -> list[str]:
+    if system == "github":
+        return load("github-actions.yml")["jobs"][name]["strategy"]["matrix"]["kernel"]
+    pipeline = load("gitlab-ci.yml")
+    return sorted({m["WB_KERNEL"] for m in Runner.gitlab_matrices(
+        Runner.gitlab_resolve(pipeline, name))}, key=list(AXIS).index)
+
+
+@pytest.mark.parametrize("system,name", kernel_axis_jobs())
+def test_kernel_axis_names_the_kernels_the_project_supports(system: str, name: str):
+    """Debian's 6.12 package (first: the default, that jobs without the axis
+    use) and 7.3, the two kernels of `wb tree --kernel` and of the series."""
+    from workbench.source import KNOWN_KERNELS
+    assert axis_kernels(system, name) == list(AXIS)
+    assert sorted(AXIS.values()) == sorted(KNOWN_KERNELS)
+
+
+def run_axis_job(tmp_path: Path, kernel_git: Path, system: str, name: str,
+                 kernel: str) -> JobRun:
+    """The job's own script with the real wb, the kernel axis set to ``kernel``."""
+    runner = Runner(tmp_path, wb=REAL_WB, env={"KERNEL_GIT": str(kernel_git)})
+    if system == "github":
+        spec = load("github-actions.yml")["jobs"][name]
+        return runner.github_job(load("github-actions.yml"), name,
+                                 Runner.github_matrices(spec)[0] | {"kernel": kernel})
+    pipeline = load("gitlab-ci.yml")
+    matrix = Runner.gitlab_matrices(Runner.gitlab_resolve(pipeline, name))[0]
+    return runner.gitlab_job(pipeline, name, matrix | {"WB_KERNEL": kernel})
+
+
+def recorded_trees(job: JobRun) -> list[dict]:
+    runs = job.project / "work/runs"
+    records = [json.loads(p.read_text()) for p in runs.glob("*/run.json")
+               if not p.parent.is_symlink()]
+    assert "linux-source" not in json.dumps(records)
+    return [r["stages"]["tree"] for r in records if "tree" in r["stages"]]
+
+
+@pytest.mark.parametrize("system,name", kernel_axis_jobs())
+def test_kernel_axis_7_3_gets_the_mainline_series(tmp_path: Path, kernel_git: Path,
+                                                   system: str, name: str):
+    """The axis' own 7.3 value: its tag is the tree, and the series chosen
+    for it is the mainline one, patches/ (it does not apply to this fake
+    tree: exit 7). Until the porter adds patches/series, there is none for
+    7.3, and the job says so (exit 2)."""
+    from workbench.workspace import PATCHES_DIR
+    (kernel,) = [k for k, line in AXIS.items() if line == "7.3"]
+    job = run_axis_job(tmp_path, kernel_git, system, name, kernel)
+    trees = recorded_trees(job)
+    assert trees and all(t["version"] == "7.3.0-rc7" for t in trees), job.output
+    if (PATCHES_DIR / "series").exists():
+        assert job.status == 7, job.output
+        assert "[wb] series: patches (kernel " in job.output
+        assert " for Linux 7.3.0-rc7\n" in job.output
+    else:
+        assert job.status == 2, job.output
+        assert "wb: error: no series for Linux 7.3.0-rc7 in " in job.output
+
+
 @pytest.mark.parametrize("system,name", kernel_axis_jobs())
 def test_kernel_axis_tests_the_kernel_it_names(tmp_path: Path, kernel_git: Path, system: str,
                                                name: str):
@@ -631,27 +723,15 @@ def test_kernel_axis_tests_the_kernel_it_names(tmp_path: Path, kernel_git: Path,
     after recording the tree it set up, wb stops where it chooses the series
     for the tree's kernel: no series is for 7.0, which is bad input (exit 2),
     said with the series there are."""
-    runner = Runner(tmp_path, wb=REAL_WB, env={"KERNEL_GIT": str(kernel_git)})
-    if system == "github":
-        spec = load("github-actions.yml")["jobs"][name]
-        job = runner.github_job(load("github-actions.yml"), name,
-                                Runner.github_matrices(spec)[0] | {"kernel": "linux-7.0.y"})
-    else:
-        pipeline = load("gitlab-ci.yml")
-        matrix = Runner.gitlab_matrices(Runner.gitlab_resolve(pipeline, name))[0]
-        job = runner.gitlab_job(pipeline, name, matrix | {"WB_KERNEL": "linux-7.0.y"})
+    job = run_axis_job(tmp_path, kernel_git, system, name, "linux-7.0.y")
     assert job.status == 2, job.output
     assert "wb: error: no series for Linux 7.0.3 in " in job.output
     assert "/patches/stable-6.12 (kernel 6.12)\n" in job.output
     assert "wb: hint: apply one anyway with --patches DIR" in job.output
-    runs = job.project / "work/runs"
-    records = [json.loads(p.read_text()) for p in runs.glob("*/run.json")
-               if not p.parent.is_symlink()]
-    trees = [r["stages"]["tree"] for r in records if "tree" in r["stages"]]
+    trees = recorded_trees(job)
     assert trees, job.output
     checkout = str(job.project / "kernel-src")
     assert all(t["origin"] == checkout and t["version"] == "7.0.3" for t in trees), trees
-    assert "linux-source" not in json.dumps(records)
     # Explicit, not left to what an earlier command set up.
     for call in job.calls():
         argv = call["argv"]

@@ -4,9 +4,11 @@ and boots nothing, but does what the CI jobs depend on, in a second:
 - `junit-merge` is the real one;
 - every other command makes a run directory in $WB_WORKDIR/runs/
   with run.json, and points runs/latest at it, as wb does;
-- `build` and `all` "build" base and patched: a kernel counts as built cold
-  unless a file for it is in the ccache ($CCACHE_DIR, else ccache's default
-  ~/.cache/ccache), which the build then adds;
+- `build` and `all` "build" base and patched of the tree --tree names, else
+  the one `tree --tree` chose earlier in the work directory (as wb keeps
+  it), else the default one: a kernel counts as built cold unless a file for
+  it is in the ccache ($CCACHE_DIR, else ccache's default ~/.cache/ccache),
+  which the build then adds;
 - `all` and `test` write tests-<variant>[-debug]/junit.xml and results.json
   from the KTAP of a real boot (tests/data/golden/clean-run.ktap), and a
   summary.md;
@@ -51,10 +53,12 @@ def new_run(workdir: Path, command: str) -> Path:
     return run
 
 
-def build(args: list[str]) -> None:
+def build(workdir: Path, args: list[str]) -> None:
     cache = Path(os.environ.get("CCACHE_DIR") or Path.home() / ".cache" / "ccache")
     fragments = "debug" if "--debug" in args else "default"
-    tree = args[args.index("--tree") + 1] if "--tree" in args else "default"
+    chosen = workdir / "fake-tree"
+    tree = (args[args.index("--tree") + 1] if "--tree" in args
+            else chosen.read_text() if chosen.exists() else "default")
     for variant in ("base", "patched"):
         kernel = f"{tree}-{fragments}-{variant}"
         marker = cache / kernel
@@ -86,8 +90,10 @@ def main(argv: list[str]) -> int:
             signal.signal(sig, lambda *_: stop.append(True))
     workdir = Path(os.environ["WB_WORKDIR"])
     run = new_run(workdir, command)
+    if command == "tree" and "--tree" in args:
+        (workdir / "fake-tree").write_text(args[args.index("--tree") + 1])
     if command in ("build", "all"):
-        build(args)
+        build(workdir, args)
     if command in ("all", "test"):
         test(run, args)
     if command == "evidence":
