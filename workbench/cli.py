@@ -39,10 +39,16 @@ in its own runs/<date>-<command>/ directory (runs/latest points at the newest).
 """ % DEFAULT_WORKDIR
 
 EPILOG = """\
-exit status: 0 pass, 1 test failure, 2 bad input or a failed step, 3 kernel
-oops/WARN, 4 kernel panic, 5 guest timeout, 6 QEMU/vng failure,
-7 patch does not apply, 8 config check failed, 9 build failed, 130 interrupted
-(the run directory keeps what finished and is marked incomplete).
+exit status: 0 pass, 1 test failure, 2 bad input or a failed step (e.g. no
+series in patches/ for the tree's kernel), 3 kernel oops/WARN, 4 kernel panic,
+5 guest timeout, 6 QEMU/vng failure, 7 patch does not apply, 8 config check
+failed, 9 build failed, 130 interrupted (the run directory keeps what finished
+and is marked incomplete).
+
+series: patches/ holds the mainline series (patches/series) and backports
+(patches/stable-X.Y/series); each series file's header has a line such as
+'# kernel: 6.12' or '# kernel: >=7.3'. apply, all, series and evidence take
+the one whose line names the tree's kernel, unless --patches DIR names one.
 """
 
 
@@ -187,11 +193,14 @@ def _tree_choice(a: argparse.Namespace) -> TreeChoice:
 
 
 def _apply_parser(sub: Any) -> None:
-    p = sub.add_parser("apply", help="apply patches/ on top of the base with git am",
-                       description="Apply the patches listed in patches/series with git am, "
-                       "one commit per patch, on branch wb/patched. If a patch does not "
-                       "apply, names it and the failed file:line, and leaves the tree at "
-                       "the base. Writes apply.log and run.json in the run directory.")
+    p = sub.add_parser("apply", help="apply the series for the tree's kernel on top of the "
+                       "base with git am",
+                       description="Apply the series for the tree's kernel (of patches/, the "
+                       "one whose series file's '# kernel:' line names it: patches/series for "
+                       "mainline, patches/stable-X.Y/series for a backport; or --patches DIR) "
+                       "with git am, one commit per patch, on branch wb/patched. If a patch "
+                       "does not apply, names it and the failed file:line, and leaves the tree "
+                       "at the base. Writes apply.log and run.json in the run directory.")
     _add_patches(p)
     p.set_defaults(command=lambda a: (apply_command, ApplyOptions(workdir=a.workdir,
                                                                   patches=a.patches)))
@@ -282,7 +291,8 @@ def _bench_parser(sub: Any) -> None:
 def _series_parser(sub: Any) -> None:
     p = sub.add_parser("series", help="every commit of the series: build, warnings, "
                        "checkpatch, boot, integrity subset",
-                       description="Apply patches/, then for each commit in order: build it "
+                       description="Apply the series for the tree's kernel (as wb apply "
+                       "chooses it, or --patches DIR), then for each commit in order: build it "
                        "incrementally in build/series/ (make and ccache redo only what it "
                        "changed; the base is built first), fail on compiler warnings new in "
                        "the files it touches, run checkpatch.pl --strict on it, boot it and "
@@ -316,7 +326,9 @@ def _evidence_parser(sub: Any) -> None:
                        "artefacts, manifest",
                        description="Write evidence/vN/: git format-patch --cover-letter -v N "
                        "of the series, the cover letter body filled from "
-                       "cover-letter.txt of --patches with the results of the newest finished "
+                       "cover-letter.txt of the series' directory (as wb apply chooses it, or "
+                       "--patches DIR), else of its parent (patches/cover-letter.txt, which "
+                       "the series of patches/ share), with the results of the newest finished "
                        "`wb all`, `wb series` and `wb bench` runs of the series head (also as "
                        "cover-letter.txt for b4 prep "
                        "--edit-cover), their JUnit/JSON/plots, evidence.json and "
@@ -358,7 +370,8 @@ def _all_parser(sub: Any) -> None:
                        description="Everything on the kernel tree (--tree, --kernel or "
                        "--tarball; else the one an earlier `wb tree --tree/--kernel/"
                        "--tarball` set up; else the default source, Debian's "
-                       "linux-source-6.12): set up the tree, apply patches/, configure and "
+                       "linux-source-6.12): set up the tree, apply the series for its kernel "
+                       "(as wb apply chooses it, or --patches DIR), configure and "
                        "build base "
                        "and patched, "
                        "boot each and run the in-guest tests, and write JUnit/JSON per "
