@@ -142,8 +142,11 @@ def test_cover_letter_template_is_filled_with_the_results(cited):
               "config_sha256": "base 111, patched 222",
               "integrity_table": evidence.integrity_table(cited["all"]),
               "perf_table": evidence.perf_table(cited["bench"]),
-              "environment": "  QEMU: test", "reproduce_command": evidence.REPRODUCE}
+              "environment": "  QEMU: test", "reproduce_command": evidence.REPRODUCE,
+              "base_source": "Not an upstream commit: test", "backport": "Backport: test"}
     subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)
+    assert "commit " + "b" * 40 + "\nNot an upstream commit: test\n" in body
+    assert "\nBackport: test\n" in body
     assert subject == "splice: add SPLICE_F_STABLE for data as of the splice"
     assert "${" not in body
     assert "| base | tmpfs | plain |" in body and "| patched | ext4 | stable |" in body

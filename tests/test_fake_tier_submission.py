@@ -379,6 +379,22 @@ def test_bench_quick_compares_the_recorded_samples(submission: Submission) -> No
 
 # -- wb evidence ----------------------------------------------------------------
 
+def test_backport_must_be_another_series(submission: Submission, tmp_path: Path) -> None:
+    """--backport names the work directory of the other kernel's tree; this
+    work directory's own tree carries this very series."""
+    workbench = submission.workbench
+    refused = exits(workbench.wb("evidence", "-v", "7", "--out", str(tmp_path),
+                                 "--patches", str(submission.patches),
+                                 "--backport", str(workbench.workdir)), 2)
+    assert (f"--backport {workbench.workdir}: its tree (Linux {fakelinux.KERNEL_VERSION}) "
+            f"carries the same series as this one ({submission.patches})") in refused.stderr
+    assert not (tmp_path / "v7").exists()
+    missing = exits(workbench.wb("evidence", "-v", "7", "--out", str(tmp_path),
+                                 "--patches", str(submission.patches),
+                                 "--backport", str(tmp_path / "nothing")), 2)
+    assert f"no kernel tree in {tmp_path / 'nothing'}" in missing.stderr
+
+
 def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path) -> None:
     result, out = submission.evidence, submission.v1
     cited = {"all": submission.all, "series": submission.series, "bench": submission.bench}
@@ -449,6 +465,9 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
         assert text in letter, text
     assert "Figures (medians" not in letter, "the raw figures stay in bench.md"
     assert "Changes in results since" not in letter, "there is no v0"
+    # A checkout's base is its own commit; this series is itself a backport.
+    assert f"{submission.base}\nThe base commit is the one the series applies to in " in letter
+    assert "\nThis is the backport (stable-7.0) of the mainline series in patches/.\n" in letter
     subject, _, body = (out / "cover-letter.txt").read_text().partition("\n\n")
     assert subject == "splice: add SPLICE_F_STABLE for data as of the splice"
     assert body.rstrip() in letter
@@ -462,7 +481,9 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
                                  "netdev@vger.kernel.org", "io-uring@vger.kernel.org"]
     assert {k: v for k, v in record.items() if k not in ("bench", "to", "cc")} == {
         "version": 1, "kernel_version": fakelinux.KERNEL_VERSION,
-        "base_commit": submission.base, "forced": False, "missing": [],
+        "base_commit": submission.base, "base_upstream": True,
+        "base_source": record["base_source"], "series_dir": str(submission.patches),
+        "backport": None, "forced": False, "missing": [],
         "runs": {c: r.run.name for c, r in cited.items()}, "tests": counts,
         "config_sha256": {"base": base_sha, "patched": patched_sha},
         "series": [{"subject": p.subject, "status": "PASS", "why": ""}

@@ -345,10 +345,15 @@ def _evidence_parser(sub: Any) -> None:
     p.add_argument("--force", action="store_true",
                    help="write the evidence even from missing, incomplete or failing runs "
                         "(the cover letter lists them)")
+    p.add_argument("--backport", type=Path, metavar="WORKDIR",
+                   help="the work directory of a tree that carries the backport (e.g. "
+                        "`wb tree --kernel 6.12` there, then its `wb all`, `wb series`, "
+                        "`wb bench`): the cover letter gets its results too; a tree with "
+                        "the mainline series needs it (else: refused unless --force)")
     _add_patches(p)
     p.set_defaults(command=lambda a: (evidence_command, EvidenceOptions(
         workdir=a.workdir, version=a.version, out=a.out, force=a.force,
-        patches=a.patches)))
+        patches=a.patches, backport=a.backport)))
 
 
 def _junit_merge_parser(sub: Any) -> None:

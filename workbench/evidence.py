@@ -11,6 +11,7 @@ another head, and writes ``evidence/vN/``:
     cover-letter.txt  the same cover letter as b4 prep --edit-cover wants it
     runs/<command>/   JUnit, JSON, tables and plots of the cited runs
     evidence.json     the figures, for the next revision to compare with
+    backport/runs/    the same for the backport's runs (--backport WORKDIR)
     MANIFEST.sha256   sha256 of every file (sha256sum -c checks it)
 """
 
@@ -30,7 +31,7 @@ from workbench.proc import git, run
 from workbench.records import (ApplyStage, BenchStage, ConfigStage, RecordError, RunRecord,
                                TestStage)
 from workbench.report import environment_line
-from workbench.source import KernelTree, PATCHED_BRANCH
+from workbench.source import KernelTree, PATCHED_BRANCH, load_tree, variant_rev
 from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
@@ -210,6 +211,70 @@ def changes(previous: dict, current: dict, version: int) -> str:
                      f"{' '.join(new_series) or 'none'}")
     body = "\n".join(lines) or " - none"
     return f"Changes in results since v{version - 1}:\n{body}\n"
+
+
+def base_source(tree: KernelTree) -> str:
+    """Where the base commit comes from. A tarball's tree is the workbench's
+    own commit of it, which no upstream repository has."""
+    if Path(tree.origin).is_dir():
+        return f"The base commit is the one the series applies to in {tree.origin}."
+    tarball = Path(tree.origin.rsplit(":", 2)[0]).name
+    return (f"Not an upstream commit: the base is {tarball}, Debian's source of Linux "
+            f"{tree.version} with Debian's patches, as the workbench committed it "
+            "(base-commit: below names that commit).")
+
+
+@dataclass(frozen=True)
+class Backport:
+    """The backport's tree and runs, from the work directory that tested it."""
+    workdir: Path
+    tree: KernelTree
+    head: str
+    cited: dict[str, CitedRun | None]
+
+    @classmethod
+    def read(cls, workdir: Path) -> "Backport":
+        ws = Workspace(workdir.resolve())
+        tree = load_tree(ws)
+        head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
+        return cls(ws.root, tree, head, {c: cited_run(ws, c, head) for c in CITED})
+
+    def series_dir(self) -> Path | None:
+        """The series its cited `wb all` run applied (None: no such run, or
+        one recorded before runs named their series)."""
+        tested = self.cited.get("all")
+        applied = tested.record.stage("apply", ApplyStage) if tested else None
+        return Path(applied.series) if applied and applied.series else None
+
+    def problems(self) -> list[str]:
+        return [f"backport (Linux {self.tree.version}, {self.workdir}): {p}"
+                for p in problems(self.cited, self.head)]
+
+    def section(self) -> str:
+        """The cover letter's part on the backport: its base, per-commit,
+        integrity and performance results."""
+        cited = self.cited
+
+        def of(command: str, table: Any) -> str:
+            found = cited.get(command)
+            return table(found) if found else f"(missing: no `wb {command}` run)"
+
+        title = f"Backport to Linux {self.tree.version}"
+        return "\n".join([
+            title, "-" * len(title),
+            f"Base: {self.tree.version}, commit {self.tree.base_commit}",
+            base_source(self.tree),
+            f"Series head: {self.head}", "",
+            of("series", series_table), "", of("all", integrity_table), "",
+            "Performance:", "", of("bench", perf_table), "",
+            "Environment:", environment(cited)])
+
+    def record(self) -> dict[str, Any]:
+        return {"kernel_version": self.tree.version, "base_commit": self.tree.base_commit,
+                "base_source": base_source(self.tree), "head": self.head,
+                "workdir": str(self.workdir),
+                "runs": {c: r.path.name for c, r in self.cited.items() if r},
+                **figures(self.cited)}
 
 
 def fill_template(template: str, values: dict[str, str],

@@ -14,6 +14,7 @@ from workbench.records import EvidenceStage
 from workbench.series import choose_series, shared
 from workbench.source import load_tree, variant_rev
 from workbench.status import Status
+from workbench.workspace import PATCHES_DIR
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +26,8 @@ class EvidenceOptions(Common):
     # the tree's kernel): its cover letter template, or the one its parent
     # directory shares (patches/ for patches/stable-6.12)
     patches: Path | None = None
+    # The work directory whose tree carries the backport, with its runs
+    backport: Path | None = None
 
 
 def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
@@ -33,6 +36,7 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     if version < 1:
         raise WorkbenchError(f"-v {version}: revisions count from 1")
     series_dir = choose_series(tree.version, options.patches).directory
+    backport = backport_of(series_dir, options.backport)
     template_path = shared(series_dir, evidence.TEMPLATE_NAME)
     try:
         template = template_path.read_text()
@@ -49,6 +53,13 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
     cited = {c: evidence.cited_run(ctx.ws, c, head) for c in evidence.CITED}
     missing = evidence.problems(cited, head)
+    if backport is not None:
+        missing += backport.problems()
+    elif series_dir.resolve() == PATCHES_DIR.resolve():
+        missing.append("no backport results: pass --backport WORKDIR, the work directory "
+                       "of a tree that carries a backport (e.g. patches/stable-6.12 on "
+                       "`wb tree --kernel 6.12`) with its `wb all`, `wb series` and "
+                       "`wb bench` runs")
     if missing and not options.force:
         raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
                              "back the current series:\n"
@@ -77,6 +88,8 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         "perf_table": cited_or("bench", evidence.perf_table),
         "environment": evidence.environment(cited),
         "reproduce_command": evidence.REPRODUCE,
+        "base_source": evidence.base_source(tree),
+        "backport": backport_text(series_dir, backport),
     }
     subject, body = evidence.fill_template(template, values, template_path)
     previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
@@ -89,12 +102,46 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
                                     author, placeholder, to, cc)
     (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
     evidence.copy_artefacts(cited, out_dir)
+    if backport is not None:
+        evidence.copy_artefacts(backport.cited, out_dir / "backport")
     record = {"version": version, "kernel_version": tree.version, "to": to, "cc": cc,
-              "base_commit": tree.base_commit, "forced": bool(missing), "missing": missing,
-              "runs": {c: r.path.name for c, r in cited.items() if r}, **current}
+              "base_commit": tree.base_commit, "base_upstream": Path(tree.origin).is_dir(),
+              "base_source": evidence.base_source(tree), "series_dir": str(series_dir),
+              "forced": bool(missing), "missing": missing,
+              "runs": {c: r.path.name for c, r in cited.items() if r}, **current,
+              "backport": backport.record() if backport else None}
     (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
     manifest = evidence.write_manifest(out_dir)
     ctx.run.stage("evidence", EvidenceStage(Status.PASS, str(out_dir), str(cover),
                                             str(manifest), missing))
     log.info(f"evidence v{version}: {out_dir} (cover letter {cover.name})")
     return Status.PASS
+
+
+def backport_of(series_dir: Path, workdir: Path | None) -> evidence.Backport | None:
+    """The backport tested in ``workdir``: a tree there that carries another
+    series than this tree's."""
+    if workdir is None:
+        return None
+    backport = evidence.Backport.read(workdir)
+    theirs = backport.series_dir()
+    if theirs is None:
+        raise WorkbenchError(f"--backport {workdir}: no `wb all` run there that names the "
+                             "series it applied",
+                             hint="run `wb all` in that work directory first")
+    if theirs.resolve() == series_dir.resolve():
+        raise WorkbenchError(f"--backport {workdir}: its tree (Linux {backport.tree.version}) "
+                             f"carries the same series as this one ({series_dir})",
+                             hint="name the work directory of the other kernel's tree")
+    log.info(f"backport: Linux {backport.tree.version} in {backport.workdir}, series "
+             f"{theirs}, head {backport.head[:12]}")
+    return backport
+
+
+def backport_text(series_dir: Path, backport: evidence.Backport | None) -> str:
+    if backport is not None:
+        return backport.section()
+    if series_dir.resolve() == PATCHES_DIR.resolve():
+        return "Backport: (missing: no --backport work directory)"
+    return (f"This is the backport ({series_dir.name}) of the mainline series in "
+            f"{PATCHES_DIR.name}/.")
