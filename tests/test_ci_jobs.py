@@ -700,20 +700,13 @@ def test_kernel_axis_7_3_gets_the_mainline_series(tmp_path: Path, kernel_git: Pa
                                                    system: str, name: str):
     """The axis' own 7.3 value: its tag is the tree, and the series chosen
     for it is the mainline one, patches/ (it does not apply to this fake
-    tree: exit 7). Until the porter adds patches/series, there is none for
-    7.3, and the job says so (exit 2)."""
-    from workbench.workspace import PATCHES_DIR
+    tree: exit 7)."""
     (kernel,) = [k for k, line in AXIS.items() if line == "7.3"]
     job = run_axis_job(tmp_path, kernel_git, system, name, kernel)
     trees = recorded_trees(job)
     assert trees and all(t["version"] == "7.3.0-rc7" for t in trees), job.output
-    if (PATCHES_DIR / "series").exists():
-        assert job.status == 7, job.output
-        assert "[wb] series: patches (kernel " in job.output
-        assert " for Linux 7.3.0-rc7\n" in job.output
-    else:
-        assert job.status == 2, job.output
-        assert "wb: error: no series for Linux 7.3.0-rc7 in " in job.output
+    assert job.status == 7, job.output
+    assert "[wb] series: patches (kernel >=7.3) for Linux 7.3.0-rc7\n" in job.output
 
 
 @pytest.mark.parametrize("system,name", kernel_axis_jobs())

@@ -227,7 +227,7 @@ def test_no_series_for_the_trees_kernel_lists_those_there_are(layout: Path, vers
     assert raised.value.status is None, "bad input: exit 2, the run stops before any stage"
 
 
-def test_until_the_mainline_series_is_there_7_3_has_none(layout: Path):
+def test_without_the_mainline_series_7_3_has_none(layout: Path):
     (layout / "series").unlink()
     with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.3\.0-rc7 in .*; the series "
                                              r"there are:\n  \S+/stable-6\.12 \(kernel 6\.12\)$"):
@@ -286,14 +286,11 @@ def test_shared_files_are_found_next_to_the_series_directories(layout: Path, tmp
 
 def test_the_projects_own_series_are_chosen_by_kernel():
     """patches/stable-6.12 for Debian's 6.12; patches/ itself (mainline, for
-    submission) for 7.3 and later once its series file is there."""
+    submission) for 7.3 and later."""
     assert choose_series("6.12.117").directory == PATCHES_DIR / "stable-6.12"
     assert shared(PATCHES_DIR / "stable-6.12", "cover-letter.txt") == \
         PATCHES_DIR / "cover-letter.txt"
     with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.0\.3 in "):
         choose_series("7.0.3")
-    if (PATCHES_DIR / "series").exists():
-        assert choose_series("7.3.0-rc7").directory == PATCHES_DIR
-    else:  # until the port to mainline is dropped in
-        with pytest.raises(WorkbenchError, match=r"no series for Linux 7\.3\.0-rc7 in "):
-            choose_series("7.3.0-rc7")
+    assert choose_series("7.3.0-rc7").directory == PATCHES_DIR
+    assert choose_series("7.4.1").directory == PATCHES_DIR

@@ -223,8 +223,11 @@ def kernel_selftests_plan(tree: Path, root: Path, log_path: Path) -> list[Planne
     headers_install) and plan their splice cases; a tree without one of
     them gets a skip that says so."""
     selftests = tree / SELFTESTS
+    # 7.x renamed the mm selftests' thp_settings.c to hugepage_settings.c.
+    settings = next((f for f in ("hugepage_settings.c", "thp_settings.c")
+                     if (selftests / "mm" / f).is_file()), "thp_settings.c")
     sources = {"mm-cow.vmsplice": [selftests / "mm" / f
-                                   for f in ("cow.c", "vm_util.c", "thp_settings.c")],
+                                   for f in ("cow.c", "vm_util.c", settings)],
                "net-tls.splice": [selftests / "net" / "tls.c"]}
     plan, present = [], []
     for name, files in sources.items():
@@ -240,7 +243,10 @@ def kernel_selftests_plan(tree: Path, root: Path, log_path: Path) -> list[Planne
     out = root / "kselftest"
     shutil.rmtree(out, ignore_errors=True)
     log.info("third-party: building the kernel tree's " + " and ".join(present) + " selftests")
-    cflags = ["-O2", "-Wall", "-isystem", str(install_uapi_headers(tree, out, log_path))]
+    # Up to 6.x the selftests include "../kselftest.h", since 7.x "kselftest.h"
+    # with the selftests directory on the include path, as lib.mk sets it.
+    cflags = ["-O2", "-Wall", "-isystem", str(install_uapi_headers(tree, out, log_path)),
+              "-iquote", str(selftests)]
     if "net-tls.splice" in present:
         tls_source = sources["net-tls.splice"][0]
         text = tls_source.read_text()
@@ -260,9 +266,11 @@ def kernel_selftests_plan(tree: Path, root: Path, log_path: Path) -> list[Planne
             "{ echo 'no kTLS in this kernel (CONFIG_TLS): the cases would pass on plain TCP'; "
             f"exit 1; }}; {out / 'tls'} {selected}"))
     if "mm-cow.vmsplice" in present:
-        # cow.c includes "local_config.h", which the mm Makefile writes; empty,
-        # it leaves out the io_uring cases, which do not splice.
+        # cow.c includes "local_config.h" ("local_config.h_gen" since 7.x),
+        # which the mm Makefile writes; empty, it leaves out the io_uring
+        # cases, which do not splice.
         (out / "local_config.h").touch()
+        (out / "local_config.h_gen").touch()
         run(["gcc", *cflags, "-I", str(out), *map(str, sources["mm-cow.vmsplice"]),
              "-o", str(out / "cow"), "-lrt", "-lpthread", "-lm"], log=log_path)
         plan.append(PlannedTest("thirdparty.kselftest.mm-cow.vmsplice", "none",
