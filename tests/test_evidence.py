@@ -5,6 +5,7 @@ repository."""
 import json
 import shutil
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from fakes import FAKES
 from workbench import bench, evidence
 from workbench.errors import WorkbenchError
 from workbench.records import (AccelRecord, ApplyStage, BenchStage, CommitStage, ConfigStage,
-                               RecordError, RunRecord, TestStage)
+                               RecordError, RunRecord, TestsBuildStage, TestStage)
 from workbench.status import Status
 from workbench.source import KernelTree
 from workbench.workspace import Workspace
@@ -99,6 +100,36 @@ def test_newest_finished_run_of_the_series_head_is_cited(cited, tmp_path):
     assert evidence.cited_run(ws, "all", "c" * 40).path.name == "20261122-092000-all"
 
 
+def test_runs_of_other_suites_do_not_shadow_the_full_one(cited, tmp_path):
+    """The integrity matrix comes from a `wb all` that ran the integrity suite
+    on every file system: a later --suite thirdparty, --fs or --filter run of
+    the same head is not cited instead (seen: an empty matrix)."""
+    ws = Workspace(tmp_path / "work")
+    for name, suite, narrowed in (("20261122-090000-all", "thirdparty", False),
+                                  ("20261122-091000-all", "all", True)):
+        record = all_record()
+        record.stages["build tests"] = TestsBuildStage(Status.PASS, "c" * 40, 1, [], suite,
+                                                       narrowed)
+        make_run(ws, name, record)
+    # Records from before the stage named its suite: their command line.
+    make_run(ws, "20261122-092000-all", replace(all_record(), argv=["all", "--suite=fuzz"]))
+    make_run(ws, "20261122-093000-all", replace(all_record(), argv=["all", "--fs", "ext4"]))
+    make_run(ws, "20261122-093500-all", replace(all_record(), argv=["all", "--suite",
+                                                                    "integrity"]))
+    assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-093500-all"
+    full = all_record()
+    full.stages["build tests"] = TestsBuildStage(Status.PASS, "c" * 40, 1, [], "all", False)
+    make_run(ws, "20261122-094000-all", full)
+    assert evidence.cited_run(ws, "all", HEAD).path.name == "20261122-094000-all"
+    # No run with the integrity suite at all: said so.
+    other = Workspace(tmp_path / "other")
+    make_run(other, "20261122-090000-all", replace(all_record(), argv=["all", "--suite",
+                                                                       "fuzz"]))
+    found = {c: evidence.cited_run(other, c, HEAD) for c in evidence.CITED}
+    assert ("no `wb all` run in this work directory: run `wb all` (with the integrity "
+            "suite, on every file system)") in evidence.problems(found, HEAD)
+
+
 def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path: Path):
     ws = Workspace(tmp_path / "work")
     failing = evidence.CitedRun("all", make_run(ws, "20261122-080000-all",
@@ -113,7 +144,8 @@ def test_missing_failing_incomplete_and_stale_runs_are_named(tmp_path: Path):
         "the `wb series` run x-series tested bbbbbbbbbbbb, the series is now aaaaaaaaaaaa",
         "the `wb bench` run y-bench is incomplete: interrupted"]
     assert evidence.problems({}, HEAD)[0] == ("no `wb all` run in this work directory: "
-                                              "run `wb all`")
+                                              "run `wb all` (with the integrity suite, "
+                                              "on every file system)")
 
 
 def test_per_commit_results_keep_the_order_of_the_series(tmp_path: Path):

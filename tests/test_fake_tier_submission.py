@@ -554,6 +554,7 @@ def test_evidence_revisions_follow_the_runs_they_cite(submission: Submission) ->
 def test_evidence_refuses_without_runs_and_force_lists_them(series_applied: Workbench
                                                              ) -> None:
     missing = [f"no `wb {c}` run in this work directory: run `wb {c}`"
+               + (" (with the integrity suite, on every file system)" if c == "all" else "")
                for c in ("all", "series", "bench")]
     refused = exits(series_applied.wb("evidence"), 2)
     assert "refusing to write evidence: the runs it would cite do not back the current " \

@@ -29,13 +29,15 @@ from workbench import bench, integrity, ktap
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
 from workbench.records import (ApplyStage, BenchStage, ConfigStage, RecordError, RunRecord,
-                               TestStage)
+                               TestsBuildStage, TestStage)
 from workbench.report import environment_line
 from workbench.source import KernelTree, PATCHED_BRANCH, load_tree, variant_rev
 from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
 CITED = ("all", "series", "bench")
+# The `wb all --suite` values whose runs the integrity matrix can come from.
+INTEGRITY_SUITES = ("all", "integrity")
 TEMPLATE_NAME = "cover-letter.txt"
 TEMPLATE = PATCHES_DIR / TEMPLATE_NAME
 # The list the series is for, and the lists get_maintainer.pl does not name
@@ -59,6 +61,19 @@ class CitedRun:
     command: str
     path: Path
     record: RunRecord
+
+    def full_suites(self) -> bool:
+        """A `wb all` that ran the integrity suite on every file system (the
+        default suites, or --suite integrity): the one the cover letter's
+        integrity matrix comes from; not --suite fuzz/thirdparty/..., --fs,
+        --filter or --program."""
+        built = self.record.stage("build tests", TestsBuildStage)
+        if built is not None and built.suite:
+            return built.suite in INTEGRITY_SUITES and not built.narrowed
+        # Records from before the stage said so: the command line does.
+        argv = [part for arg in self.record.argv for part in arg.split("=", 1)]
+        suite = argv[argv.index("--suite") + 1] if "--suite" in argv[:-1] else "all"
+        return suite in INTEGRITY_SUITES and not {"--fs", "--filter", "--program"} & set(argv)
 
     def tested_head(self) -> str:
         """The commit of the series head this run tested."""
@@ -106,6 +121,8 @@ def cited_run(ws: Workspace, command: str, head: str) -> CitedRun | None:
             raise RecordError(f"cannot read the `wb {command}` run {name}: {err}",
                               hint=f"move {ws.runs / name} out of {ws.runs} to pass it "
                                    "over") from None
+    if command == "all":  # runs of other suites back other claims
+        runs = [r for r in runs if r.full_suites()]
     finished = [r for r in runs if r.record.complete]
     of_head = [r for r in finished if r.tested_head() == head]
     return next(iter(of_head or finished or runs), None)
@@ -116,7 +133,9 @@ def problems(cited: dict[str, CitedRun | None], head: str) -> list[str]:
     for command in CITED:
         run_ = cited.get(command)
         if run_ is None:
-            found.append(f"no `wb {command}` run in this work directory: run `wb {command}`")
+            found.append(f"no `wb {command}` run in this work directory: run `wb {command}`"
+                         + (" (with the integrity suite, on every file system)"
+                            if command == "all" else ""))
         elif run_.problem(head):
             found.append(run_.problem(head))
     return found

@@ -82,9 +82,14 @@ class RunStage(Stage):
 @dataclass
 class TestsBuildStage(Stage):
     """The in-guest test programs (the ``build tests`` stage)."""
+    __test__ = False  # not a pytest class
     commit: str
     seed: int | None = None
     programs: list[str] = field(default_factory=list)
+    # What was asked for ("" in records before it): the suite, and whether
+    # --fs, --filter or --program narrowed it
+    suite: str = ""
+    narrowed: bool = False
 
 
 @dataclass

@@ -41,8 +41,11 @@ def plan(ctx: Context, tree: KernelTree, selection: TestSelection) -> TestPlan:
     with ctx.timer.phase("build tests"):
         planned = guest_tests.plan_tests(tree, selection, ctx.ws.root / "build" / "tests",
                                          ctx.run.path / "build-tests.log")
+    narrowed = bool(selection.case_filter or selection.programs
+                    or set(guest_tests.FILESYSTEMS) - set(selection.filesystems))
     ctx.run.stage("build tests", TestsBuildStage(Status.PASS, planned.commit, selection.seed,
-                                                 [t.name for t in planned.tests]))
+                                                 [t.name for t in planned.tests],
+                                                 selection.suite, narrowed))
     return planned
 
 
