@@ -97,6 +97,8 @@ def test_evidence_on_mainline_carries_the_backport(tmp_path: Path, mainline_job:
     assert f"Base: {tree['version']}, commit {tree['base_commit']}\n" in letter
     assert "Not an upstream commit: the base is linux-7.3-rc7-debian.tar.xz" in letter
     assert "Backport to Linux 6.12." in letter and "| patched | ext4 | stable |" in letter
+    assert letter.count("(base-commit: below names that commit)") == 1, "mainline's only"
+    assert "evidence --backport work/6.12" in letter
     record = json.loads((out / "v1" / "evidence.json").read_text())
     assert record["base_upstream"] is False and record["series_dir"] == str(PATCHES_DIR)
     assert record["backport"]["kernel_version"].startswith("6.12.")

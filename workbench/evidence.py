@@ -47,6 +47,11 @@ TO_LIST = "linux-fsdevel@vger.kernel.org"
 CC_LISTS = ("linux-api@vger.kernel.org", "linux-man@vger.kernel.org",
             "netdev@vger.kernel.org", "io-uring@vger.kernel.org")
 REPRODUCE = "make main && .venv/bin/wb series && .venv/bin/wb bench && .venv/bin/wb evidence"
+# With the backport: each kernel in its own work directory (README).
+REPRODUCE_WITH_BACKPORT = (
+    "make setup && for k in 6.12 7.3; do w=\"--workdir work/$k\"\n"
+    "    .venv/bin/wb $w all --kernel $k && .venv/bin/wb $w series && .venv/bin/wb $w bench\n"
+    "  done && .venv/bin/wb --workdir work/7.3 evidence --backport work/6.12")
 # What is copied from each cited run (globs relative to the run directory).
 ARTEFACTS = {
     "all": ("run.json", "summary.md", "tests-*/junit.xml", "tests-*/results.json",
@@ -232,15 +237,16 @@ def changes(previous: dict, current: dict, version: int) -> str:
     return f"Changes in results since v{version - 1}:\n{body}\n"
 
 
-def base_source(tree: KernelTree) -> str:
+def base_source(tree: KernelTree, trailer: bool = True) -> str:
     """Where the base commit comes from. A tarball's tree is the workbench's
-    own commit of it, which no upstream repository has."""
+    own commit of it, which no upstream repository has; ``trailer``: the
+    patches' base-commit: names it."""
     if Path(tree.origin).is_dir():
         return f"The base commit is the one the series applies to in {tree.origin}."
     tarball = Path(tree.origin.rsplit(":", 2)[0]).name
     return (f"Not an upstream commit: the base is {tarball}, Debian's source of Linux "
-            f"{tree.version} with Debian's patches, as the workbench committed it "
-            "(base-commit: below names that commit).")
+            f"{tree.version} with Debian's patches, as the workbench committed it"
+            + (" (base-commit: below names that commit)." if trailer else "."))
 
 
 @dataclass(frozen=True)
@@ -282,7 +288,7 @@ class Backport:
         return "\n".join([
             title, "-" * len(title),
             f"Base: {self.tree.version}, commit {self.tree.base_commit}",
-            base_source(self.tree),
+            base_source(self.tree, trailer=False),
             f"Series head: {self.head}", "",
             of("series", series_table), "", of("all", integrity_table), "",
             "Performance:", "", of("bench", perf_table), "",
@@ -290,7 +296,7 @@ class Backport:
 
     def record(self) -> dict[str, Any]:
         return {"kernel_version": self.tree.version, "base_commit": self.tree.base_commit,
-                "base_source": base_source(self.tree), "head": self.head,
+                "base_source": base_source(self.tree, trailer=False), "head": self.head,
                 "workdir": str(self.workdir),
                 "runs": {c: r.path.name for c, r in self.cited.items() if r},
                 **figures(self.cited)}

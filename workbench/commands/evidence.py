@@ -87,7 +87,8 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         "integrity_table": cited_or("all", evidence.integrity_table),
         "perf_table": cited_or("bench", evidence.perf_table),
         "environment": evidence.environment(cited),
-        "reproduce_command": evidence.REPRODUCE,
+        "reproduce_command": (evidence.REPRODUCE_WITH_BACKPORT if backport
+                              else evidence.REPRODUCE),
         "base_source": evidence.base_source(tree),
         "backport": backport_text(series_dir, backport),
     }
