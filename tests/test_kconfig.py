@@ -60,3 +60,12 @@ def test_declared_options_reads_every_kconfig_file_of_the_tree(tmp_path: Path):
     (tmp_path / "fs" / "Kconfig.binfmt").write_text("config BINFMT_ELF\n\tbool\n")
     assert declared_options(tmp_path) == {"CONFIG_SYSCTL", "CONFIG_EXT4_FS", "CONFIG_XFS_FS",
                                           "CONFIG_BINFMT_ELF"}
+
+
+def test_declared_options_skips_git_metadata(tmp_path: Path):
+    # CI lost a run when a detached `git gc --auto` removed .git/objects/47
+    # while the walk was inside it: .git is not read at all.
+    (tmp_path / "Kconfig").write_text("config SYSCTL\n")
+    (tmp_path / ".git" / "objects" / "47").mkdir(parents=True)
+    (tmp_path / ".git" / "objects" / "47" / "Kconfig").write_text("config FROM_GIT\n")
+    assert declared_options(tmp_path) == {"CONFIG_SYSCTL"}

@@ -8,6 +8,7 @@ dependencies are not met, and a kernel built without them tests nothing.
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -90,10 +91,14 @@ _DECLARED = re.compile(r"^\s*(?:menu)?config\s+(\w+)", re.M)
 def declared_options(tree: Path) -> set[str]:
     """Every CONFIG_ symbol some Kconfig file of ``tree`` declares."""
     declared: set[str] = set()
-    for kconfig in tree.rglob("Kconfig*"):
-        if kconfig.is_file():
-            declared.update(f"CONFIG_{name}" for name in
-                            _DECLARED.findall(kconfig.read_text(errors="replace")))
+    for top, dirs, files in os.walk(tree):
+        # Kconfig lives in the sources only; .git changes under us while a
+        # detached `git gc --auto` repacks, and walking it costs seconds.
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in files:
+            if name.startswith("Kconfig"):
+                text = (Path(top) / name).read_text(errors="replace")
+                declared.update(f"CONFIG_{symbol}" for symbol in _DECLARED.findall(text))
     return declared
 
 
