@@ -12,7 +12,7 @@ import pytest
 
 from conftest import DATA
 from fakes import FAKES
-from workbench import bench, evidence
+from workbench import bench, evidence, letter, submission
 from workbench.errors import WorkbenchError
 from workbench.records import (AccelRecord, ApplyStage, BenchStage, CommitStage, ConfigStage,
                                RecordError, RunRecord, TestsBuildStage, TestStage)
@@ -169,24 +169,29 @@ def test_a_record_of_another_layout_is_refused_by_name(tmp_path: Path):
 
 
 def test_cover_letter_template_is_filled_with_the_results(cited):
-    values = {"series_table": (cited["series"].path / "series.md").read_text(),
+    values = {"series_summary": evidence.series_summary(cited["series"]),
               "kernel_version": "6.12.117", "base_commit": "b" * 40,
               "config_sha256": "base 111, patched 222",
-              "integrity_table": evidence.integrity_table(cited["all"]),
-              "perf_table": evidence.perf_table(cited["bench"]),
+              "results_summary": evidence.results_summary(cited["all"]),
+              "stable_summary": evidence.stable_summary(cited["all"]),
+              "perf_summary": evidence.perf_summary(cited["bench"]),
               "environment": "  QEMU: test", "reproduce_command": evidence.REPRODUCE,
-              "base_source": "Not an upstream commit: test", "backport": "Backport: test"}
+              "bundle": "  evidence/v1/", "base_source": "Not an upstream commit: test",
+              "backport": "Backport: test"}
     subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)
     assert "commit " + "b" * 40 + "\nNot an upstream commit: test\n" in body
     assert "\nBackport: test\n" in body
     assert subject == "splice: add SPLICE_F_STABLE for data as of the splice"
     assert "${" not in body
-    assert "| base | tmpfs | plain |" in body and "| patched | ext4 | stable |" in body
-    assert "Clock: **icount**" in body and "plain splice, patched/base" in body
-    assert "Figures (medians" not in body  # the raw figures stay in bench.md
-    with pytest.raises(WorkbenchError, match="perf_table"):
+    # Plain text: no Markdown table or emphasis, 75 columns but for links.
+    assert "|---|" not in body and "**" not in body
+    assert letter.too_wide(body) == []
+    assert "  01/01 PASS  splice: add SPLICE_F_STABLE" in body
+    assert "  clock: icount" in body and "plain splice, patched/base (target >= 0.995)" in body
+    assert "  ext4: 120 cells, 0 failed; observed" in body
+    with pytest.raises(WorkbenchError, match="perf_summary"):
         evidence.fill_template(evidence.TEMPLATE.read_text(),
-                               {k: v for k, v in values.items() if k != "perf_table"})
+                               {k: v for k, v in values.items() if k != "perf_summary"})
 
 
 def test_next_revision_says_what_changed(cited):
@@ -211,47 +216,103 @@ def git(repo: Path, *args: str) -> str:
                           capture_output=True).stdout.strip()
 
 
-def test_format_patch_cover_letter_and_manifest(tmp_path):
+def small_series(tmp_path: Path) -> KernelTree:
+    """A tree with get_maintainer.pl and checkpatch.pl (the fakes replaying the
+    real ones) and a two-commit series on wb/patched: the placeholder's, and
+    a real co-author's."""
     repo = tmp_path / "linux"
-    repo.mkdir()
+    (repo / "scripts").mkdir(parents=True)
     git(repo, "init", "-q")
+    (repo / "scripts/get_maintainer.pl").symlink_to(FAKES / "get_maintainer")
+    (repo / "scripts/checkpatch.pl").symlink_to(FAKES / "checkpatch")
     (repo / "splice.c").write_text("int a;\n")
     git(repo, "add", ".")
     git(repo, "commit", "-q", "-m", "base")
     base = git(repo, "rev-parse", "HEAD")
     git(repo, "checkout", "-q", "-b", "wb/patched")
-    placeholder = evidence.placeholder_author(evidence.TEMPLATE.read_text())
-    assert placeholder == ("Workbench Developer", "dev@example.org")
-    stand_in = "Workbench Developer <dev@example.org>"
-    for n, author in ((1, stand_in), (2, "Co Author <co@example.org>")):
+    for n, author in ((1, STAND_IN), (2, "Co Author <co@example.org>")):
         (repo / "splice.c").write_text(f"int a;\nint b{n};\n")
         git(repo, "commit", "-q", "-am", f"splice: change {n}\n\nBecause.\n\n"
             f"Signed-off-by: {author}", f"--author={author}")
-    tree = KernelTree(repo, base, "6.12.117", "test")
-    out = tmp_path / "v2"
-    cover = evidence.format_patches(
-        tree, out / "patches", 2, "splice: the subject", "The body.\n",
-        ("A Developer", "a@example.org"), placeholder, ["list@example.org"],
-        ["B <b@example.org>", '"C. O\'Neil" <c@example.org>'])
-    assert cover.name == "v2-0000-cover-letter.patch"
-    text = cover.read_text()
-    assert "Subject: [PATCH v2 0/2] splice: the subject" in text
-    assert "From: A Developer <a@example.org>" in text
-    assert "The body." in text and f"base-commit: {base}" in text
-    first, second = sorted((out / "patches").glob("v2-000[12]-*.patch"))
+    git(repo, "checkout", "-q", "--detach")
+    return KernelTree(repo, base, "6.12.117", "test")
+
+
+STAND_IN = "Workbench Developer <dev@example.org>"
+SUBMITTER = ("A Developer", "a@example.org")
+
+
+def test_b4_writes_the_messages_of_the_reauthored_series(tmp_path):
+    """Real b4: prep enrolls the branch, --auto-to-cc runs get_maintainer.pl,
+    --check runs checkpatch.pl, send -o writes what would be mailed."""
+    tree = small_series(tmp_path)
+    placeholder = evidence.placeholder_author(evidence.TEMPLATE.read_text())
+    assert placeholder == ("Workbench Developer", "dev@example.org")
+    head = submission.reauthor(tree, SUBMITTER, placeholder)
+    assert submission.tested_trees(tree, head)
+    prepared = submission.prepare(tree, head, SUBMITTER, 2, "splice: the subject",
+                                  "The body.\n", [evidence.TO_LIST], list(evidence.CC_LISTS),
+                                  tmp_path / "b4.log")
+    assert prepared.to[0] == evidence.TO_LIST
+    assert "Alexander Viro <viro@zeniv.linux.org.uk>" in prepared.to
+    assert set(evidence.CC_LISTS) <= set(prepared.cc) and "linux-xfs@vger.kernel.org" in \
+        prepared.cc
+    assert submission.check(tree, prepared, tmp_path / "check.txt").ok
+    messages = submission.write_messages(tree, prepared, tmp_path / "messages",
+                                         tmp_path / "b4.log")
+    cover, first, second = (m.read_text() for m in messages)
+    assert "Subject: [PATCH v2 0/2] splice: the subject" in cover
+    assert "From: A Developer <a@example.org>" in cover
+    assert "The body." in cover and f"base-commit: {tree.base_commit}" in cover
     # The placeholder's patch is the submitter's; a real co-author stays.
-    assert "From: A Developer <a@example.org>\n" in first.read_text()
-    assert "Signed-off-by: A Developer <a@example.org>\n" in first.read_text()
-    assert "dev@example.org" not in first.read_text()
-    assert "From: Co Author <co@example.org>\n" in second.read_text()
-    for patch in (cover, first, second):
-        headers = patch.read_text().partition("\n\n")[0]
-        assert "To: list@example.org" in headers
-        assert "Cc: B <b@example.org>" in headers and "C. O'Neil" in headers
-    manifest = evidence.write_manifest(out)
-    check = subprocess.run(["sha256sum", "-c", manifest.name], cwd=out, capture_output=True,
-                           text=True)
+    assert "Signed-off-by: A Developer <a@example.org>\n" in first
+    assert "dev@example.org" not in first
+    assert "\nFrom: Co Author <co@example.org>\n" in second
+    for text in (cover, first, second):
+        headers = text.partition("\n\n")[0]
+        assert "To: linux-fsdevel@vger.kernel.org" in headers
+        assert "linux-api@vger.kernel.org" in headers
+    # The tree is left as wb left it: detached, where it was.
+    assert git(tree.path, "rev-parse", "--abbrev-ref", "HEAD") == "HEAD"
+    manifest = evidence.write_manifest(tmp_path / "messages")
+    check = subprocess.run(["sha256sum", "-c", manifest.name], cwd=tmp_path / "messages",
+                           capture_output=True, text=True)
     assert check.returncode == 0 and check.stdout.count(": OK") == 3
+
+
+def test_b4_check_fails_on_a_checkpatch_finding(tmp_path):
+    tree = small_series(tmp_path)
+    git(tree.path, "checkout", "-q", "wb/patched")
+    (tree.path / "splice.c").write_text("int a;\nint b2; \n")  # trailing whitespace
+    git(tree.path, "commit", "-q", "-am", "splice: change 3\n\nBecause.\n\n"
+        f"Signed-off-by: {STAND_IN}", f"--author={STAND_IN}")
+    git(tree.path, "checkout", "-q", "--detach")
+    placeholder = ("Workbench Developer", "dev@example.org")
+    head = submission.reauthor(tree, SUBMITTER, placeholder)
+    prepared = submission.prepare(tree, head, SUBMITTER, 1, "s", "b\n", [evidence.TO_LIST],
+                                  [], tmp_path / "b4.log")
+    checked = submission.check(tree, prepared, tmp_path / "check.txt")
+    assert not checked.ok
+    assert "ERROR: trailing whitespace" in checked.log.read_text()
+
+
+def test_range_diff_against_the_tagged_previous_revision(tmp_path):
+    tree = small_series(tmp_path)
+    placeholder = ("Workbench Developer", "dev@example.org")
+    v1 = submission.reauthor(tree, SUBMITTER, placeholder)
+    assert submission.range_diff(tree, 1, v1) is None
+    assert submission.range_diff(tree, 2, v1) is None  # v1 never tagged
+    submission.tag_revision(tree, 1, v1)
+    git(tree.path, "checkout", "-q", "wb/patched")
+    (tree.path / "splice.c").write_text("int a;\nint b3;\n")
+    git(tree.path, "commit", "-q", "-a", "--amend", "--no-edit")
+    git(tree.path, "checkout", "-q", "--detach")
+    v2 = submission.reauthor(tree, SUBMITTER, placeholder)
+    summary, full = submission.range_diff(tree, 2, v2)
+    # A one-line commit rewritten whole: range-diff pairs it as dropped + added.
+    assert summary.splitlines() == ["   1 =  1 splice: change 1", "   2 <  - splice: change 2",
+                                    "   - >  2 splice: change 2"]
+    assert full.splitlines()[1].startswith("2:  ") and " < -:  " in full
 
 
 def test_submitter_is_the_git_identity_never_the_placeholder(tmp_path, monkeypatch):
@@ -271,32 +332,9 @@ def test_submitter_is_the_git_identity_never_the_placeholder(tmp_path, monkeypat
     assert evidence.submitter(tree, placeholder) == ("Ada Submitter", "dev@example.org")
 
 
-def test_recipients_from_get_maintainer_and_the_abi_lists(tmp_path):
-    """The kernel tree's get_maintainer.pl (the fake replays the real one's
-    output for the series on 6.12), de-duplicated, linux-fsdevel as To."""
-    repo = tmp_path / "linux"
-    git(tmp_path, "init", "-q", str(repo))
-    (repo / "splice.c").write_text("int a;\n")
-    git(repo, "add", ".")
-    git(repo, "commit", "-q", "-m", "base")
-    base = git(repo, "rev-parse", "HEAD")
-    git(repo, "checkout", "-q", "-b", "wb/patched")
-    (repo / "splice.c").write_text("int b;\n")
-    git(repo, "commit", "-q", "-am", "change")
-    tree = KernelTree(repo, base, "6.12.117", "test")
-    with pytest.raises(WorkbenchError, match="get_maintainer.pl not found"):
-        evidence.recipients(tree)
-    (repo / "scripts").mkdir()
-    (repo / "scripts/get_maintainer.pl").symlink_to(FAKES / "get_maintainer")
-    to, cc = evidence.recipients(tree)
-    assert to == ["linux-fsdevel@vger.kernel.org"]
-    assert cc[0] == "Alexander Viro <viro@zeniv.linux.org.uk>"
-    assert "linux-fsdevel@vger.kernel.org" not in cc and len(cc) == len(set(cc))
-    assert cc[-4:] == list(evidence.CC_LISTS)
-
-
 def test_environment_names_each_cited_runs_accelerator_and_tools(cited):
-    text = evidence.environment(cited)
+    text = " ".join(evidence.environment(cited).split())
+    assert letter.too_wide(evidence.environment(cited)) == []
     assert (f"wb all: accelerator TCG ({ACCEL.reason}); QEMU {TOOLS['qemu']}, "
             f"virtme-ng 1.42") in text
     # A run from before runs recorded them says so rather than guessing.

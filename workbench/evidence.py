@@ -21,17 +21,18 @@ import platform
 import re
 import shutil
 import string
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workbench import bench, integrity, ktap
+from workbench import bench, ktap, letter
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
 from workbench.records import (ApplyStage, BenchStage, ConfigStage, RecordError, RunRecord,
                                TestsBuildStage, TestStage)
 from workbench.report import environment_line
-from workbench.source import KernelTree, PATCHED_BRANCH, load_tree, variant_rev
+from workbench.source import KernelTree, load_tree, variant_rev
 from workbench.status import Status
 from workbench.workspace import PATCHES_DIR, VARIANTS, Workspace
 
@@ -46,11 +47,13 @@ TEMPLATE = PATCHES_DIR / TEMPLATE_NAME
 TO_LIST = "linux-fsdevel@vger.kernel.org"
 CC_LISTS = ("linux-api@vger.kernel.org", "linux-man@vger.kernel.org",
             "netdev@vger.kernel.org", "io-uring@vger.kernel.org")
-REPRODUCE = "make main && .venv/bin/wb series && .venv/bin/wb bench && .venv/bin/wb evidence"
+REPRODUCE = ("make main && .venv/bin/wb series && .venv/bin/wb bench &&\n"
+             "    .venv/bin/wb evidence")
 # With the backport: each kernel in its own work directory (README).
 REPRODUCE_WITH_BACKPORT = (
     "make setup && for k in 6.12 7.3; do w=\"--workdir work/$k\"\n"
-    "    .venv/bin/wb $w all --kernel $k && .venv/bin/wb $w series && .venv/bin/wb $w bench\n"
+    "    .venv/bin/wb $w all --kernel $k && .venv/bin/wb $w series &&\n"
+    "    .venv/bin/wb $w bench\n"
     "  done && .venv/bin/wb --workdir work/7.3 evidence --backport work/6.12")
 # What is copied from each cited run (globs relative to the run directory).
 ARTEFACTS = {
@@ -146,29 +149,37 @@ def problems(cited: dict[str, CitedRun | None], head: str) -> list[str]:
     return found
 
 
-def series_table(series_run: CitedRun) -> str:
-    table = series_run.path / "series.md"
-    if not table.exists():  # a run that stopped early, cited with --force
-        return f"(missing: the `wb series` run {series_run.path.name} wrote no series.md)"
-    return table.read_text().rstrip()
-
-
-def integrity_table(all_run: CitedRun) -> str:
-    matrices = {}
+def ktap_trees(all_run: CitedRun) -> dict[str, ktap.TestCase]:
+    """Each variant's KTAP results of a `wb all` run."""
+    trees = {}
     for variant in VARIANTS:
         ktap_path = all_run.path / f"tests-{variant}" / "results.ktap"
         if ktap_path.exists():
-            tree = ktap.parse(ktap_path.read_text(errors="replace").splitlines(), name=variant)
-            matrices[variant] = integrity.collect(tree)
-    return integrity.markdown(matrices).rstrip() if matrices else "(no integrity results)"
+            trees[variant] = ktap.parse(ktap_path.read_text(errors="replace").splitlines(),
+                                        name=variant)
+    return trees
 
 
-def perf_table(bench_run: CitedRun) -> str:
-    """bench.md up to the raw figures: clock mode, context, comparisons, cost."""
-    table = bench_run.path / "bench" / "bench.md"
-    if not table.exists():  # a run that stopped early, cited with --force
-        return f"(missing: the `wb bench` run {bench_run.path.name} wrote no bench.md)"
-    return table.read_text().split("\nFigures", 1)[0].rstrip()
+def results_summary(all_run: CitedRun) -> str:
+    trees = ktap_trees(all_run)
+    return letter.results_summary(trees) if trees else "  (no test results)"
+
+
+def stable_summary(all_run: CitedRun) -> str:
+    trees = ktap_trees(all_run)
+    return letter.stable_summary(trees["patched"]) if "patched" in trees else \
+        "  (no results of the patched kernel)"
+
+
+def series_summary(series_run: CitedRun) -> str:
+    return letter.series_summary(series_run.record.commit_stages())
+
+
+def perf_summary(bench_run: CitedRun) -> str:
+    data = bench_run.path / "bench" / "bench.json"
+    if not data.exists():  # a run that stopped early, cited with --force
+        return f"  (missing: the `wb bench` run {bench_run.path.name} wrote no bench.json)"
+    return letter.perf_summary(json.loads(data.read_text()))
 
 
 def test_counts(all_run: CitedRun) -> dict[str, dict[str, int]]:
@@ -182,11 +193,11 @@ def environment(cited: dict[str, CitedRun | None]) -> str:
     lines = []
     for command, cited_run in cited.items():
         if cited_run is not None:
-            lines.append(f"  wb {command}: {environment_line(cited_run.record)}")
+            lines.append(letter.wrap(f"wb {command}: {environment_line(cited_run.record)}"))
     bench_run = cited.get("bench")
     measured = bench_run.record.stage("bench", BenchStage) if bench_run else None
-    lines += [f"  compiler: {gcc[0] if gcc else 'unknown'}",
-              f"  host: {platform.platform()}, {bench.host_cpu()}"]
+    lines += [letter.wrap(f"compiler: {gcc[0] if gcc else 'unknown'}"),
+              letter.wrap(f"host: {platform.platform()}, {bench.host_cpu()}")]
     if measured:
         lines.append(f"  performance clock: {measured.mode}")
     return "\n".join(lines)
@@ -280,18 +291,20 @@ class Backport:
         integrity and performance results."""
         cited = self.cited
 
-        def of(command: str, table: Any) -> str:
+        def of(command: str, summary: Any) -> str:
             found = cited.get(command)
-            return table(found) if found else f"(missing: no `wb {command}` run)"
+            return summary(found) if found else f"  (missing: no `wb {command}` run)"
 
         title = f"Backport to Linux {self.tree.version}"
         return "\n".join([
             title, "-" * len(title),
             f"Base: {self.tree.version}, commit {self.tree.base_commit}",
-            base_source(self.tree, trailer=False),
+            textwrap.fill(base_source(self.tree, trailer=False), letter.WIDTH),
             f"Series head: {self.head}", "",
-            of("series", series_table), "", of("all", integrity_table), "",
-            "Performance:", "", of("bench", perf_table), "",
+            "Per commit (wb series):", of("series", series_summary), "",
+            "Tests per file system:", "", of("all", results_summary), "",
+            "Cells with the flag, patched kernel:", "", of("all", stable_summary), "",
+            "Performance:", "", of("bench", perf_summary), "",
             "Environment:", environment(cited)])
 
     def record(self) -> dict[str, Any]:
@@ -340,51 +353,6 @@ def submitter(tree: KernelTree, placeholder: tuple[str, str]) -> tuple[str, str]
         raise WorkbenchError(f"the git identity {ident[0]} <{ident[1]}> is the series' "
                              "placeholder author, not a person", hint=hint)
     return ident[0], ident[1]
-
-
-def recipients(tree: KernelTree) -> tuple[list[str], list[str]]:
-    """(To, Cc) of the submission: linux-fsdevel, and whom the tree's
-    scripts/get_maintainer.pl names for the series' files, plus the lists an
-    ABI change and its consumers concern."""
-    script = tree.path / "scripts" / "get_maintainer.pl"
-    if not script.is_file():
-        raise WorkbenchError(f"{script} not found: the Cc list comes from the kernel "
-                             "tree's get_maintainer.pl")
-    files = git(tree.path, "diff", "--name-only", f"{tree.base_commit}..{PATCHED_BRANCH}")
-    found = run(["perl", str(script), "--no-git", "--no-git-fallback", "--no-rolestats",
-                 "-f", *files.split()], cwd=tree.path, check=False)
-    named = [line.strip() for line in found.stdout.splitlines() if "@" in line]
-    if found.returncode != 0 or not named:
-        raise WorkbenchError(f"{script} named nobody for the series' files:\n"
-                             f"{found.stdout.strip()[-2000:]}")
-    cc = list(dict.fromkeys(a for a in [*named, *CC_LISTS] if a != TO_LIST))
-    return [TO_LIST], cc
-
-
-def format_patches(tree: KernelTree, out_dir: Path, version: int, subject: str,
-                   body: str, author: tuple[str, str], placeholder: tuple[str, str],
-                   to: list[str], cc: list[str]) -> Path:
-    """git format-patch --cover-letter, From: and Signed-off-by: ``author``
-    where the patches carry ``placeholder``; returns the filled cover letter."""
-    out_dir.mkdir(parents=True)
-    git(tree.path, "-c", f"user.name={author[0]}", "-c", f"user.email={author[1]}",
-        "format-patch", "-q", "--cover-letter", f"-v{version}",
-        f"--base={tree.base_commit}", "-o", str(out_dir),
-        *(f"--to={a}" for a in to), *(f"--cc={a}" for a in cc),
-        f"{tree.base_commit}..{PATCHED_BRANCH}")
-    stand_in, signer = "{} <{}>".format(*placeholder), "{} <{}>".format(*author)
-    for patch in out_dir.glob("*.patch"):
-        patch.write_text(re.sub(rf"(?m)^(From|Signed-off-by): {re.escape(stand_in)}$",
-                                rf"\1: {signer}", patch.read_text()))
-    cover = next(out_dir.glob("*0000-cover-letter.patch"))
-    text = cover.read_text()
-    for placeholder_text, value in (("*** SUBJECT HERE ***", subject),
-                                    ("*** BLURB HERE ***", body)):
-        if placeholder_text not in text:
-            raise WorkbenchError(f"{cover}: git format-patch wrote no '{placeholder_text}'")
-        text = text.replace(placeholder_text, value, 1)
-    cover.write_text(text)
-    return cover
 
 
 def copy_artefacts(cited: dict[str, CitedRun | None], out_dir: Path) -> None:

@@ -1,11 +1,14 @@
 """``wb evidence -v N``: the submission and the runs that back it (see ``evidence``)."""
 
 import json
+import shutil
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
-from workbench import evidence, log
+from workbench import evidence, letter, log, submission
 from workbench.commands import Common
 from workbench.context import Context
 from workbench.errors import WorkbenchError
@@ -49,7 +52,6 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     log.info(f"cover letter template: {template_path}")
     placeholder = evidence.placeholder_author(template, template_path)
     author = evidence.submitter(tree, placeholder)
-    to, cc = evidence.recipients(tree)
     head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
     cited = {c: evidence.cited_run(ctx.ws, c, head) for c in evidence.CITED}
     missing = evidence.problems(cited, head)
@@ -60,12 +62,6 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
                        "of a tree that carries a backport (e.g. patches/stable-6.12 on "
                        "`wb tree --kernel 6.12`) with its `wb all`, `wb series` and "
                        "`wb bench` runs")
-    if missing and not options.force:
-        raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
-                             "back the current series:\n"
-                             + "\n".join(f"  - {m}" for m in missing),
-                             hint="rerun those, or pass --force to write it anyway "
-                                  "(the cover letter then says what is missing)")
     root = (options.out or ctx.ws.root / "evidence").resolve()
     out_dir = root / f"v{version}"
     if out_dir.exists():
@@ -76,36 +72,79 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
 
     def cited_or(command: str, make: Callable[[evidence.CitedRun], str]) -> str:
         cited_run = cited.get(command)
-        return make(cited_run) if cited_run else f"(missing: no `wb {command}` run)"
+        return make(cited_run) if cited_run else f"  (missing: no `wb {command}` run)"
 
     configs = current.get("config_sha256", {})
     values = {
-        "series_table": cited_or("series", evidence.series_table),
+        "series_summary": cited_or("series", evidence.series_summary),
         "kernel_version": tree.version,
         "base_commit": tree.base_commit,
-        "config_sha256": ", ".join(f"{v} {sha}" for v, sha in configs.items()) or "n/a",
-        "integrity_table": cited_or("all", evidence.integrity_table),
-        "perf_table": cited_or("bench", evidence.perf_table),
+        "config_sha256": ", ".join(f"{v} {sha[:16]}" for v, sha in configs.items()) or "n/a",
+        "results_summary": cited_or("all", evidence.results_summary),
+        "stable_summary": cited_or("all", evidence.stable_summary),
+        "perf_summary": cited_or("bench", evidence.perf_summary),
         "environment": evidence.environment(cited),
+        "bundle": letter.wrap(f"evidence/v{version}/ (runs/, backport/runs/, claims.txt, "
+                              "b4-check.txt; MANIFEST.sha256 lists every file)"),
         "reproduce_command": (evidence.REPRODUCE_WITH_BACKPORT if backport
                               else evidence.REPRODUCE),
-        "base_source": evidence.base_source(tree),
+        "base_source": textwrap.fill(evidence.base_source(tree), letter.WIDTH),
         "backport": backport_text(series_dir, backport),
     }
     subject, body = evidence.fill_template(template, values, template_path)
+    claims = letter.check_claims(letter.claim_refs(body), ktap_trees(cited.get("all")))
+    missing += [f"cover letter claim without a test: {c}"
+                for c in letter.unreferenced_claims(body)]
+    missing += [f"cover letter claim {c.problem}" for c in claims if c.problem]
+    missing += [f"cover letter line {len(line)} columns wide: {line[:50]}..."
+                for line in letter.too_wide(body)]
+    series_head = submission.reauthor(tree, author, placeholder)
+    missing += [f"commit message line {line}" for line in submission.wide_commit_lines(
+        tree, series_head)]
+    if missing and not options.force:
+        raise WorkbenchError("refusing to write evidence: the runs it would cite do not "
+                             "back the current series:\n"
+                             + "\n".join(f"  - {m}" for m in missing),
+                             hint="rerun those, or pass --force to write it anyway "
+                                  "(the cover letter then says what is missing)")
     previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
     if previous is not None:
         body += "\n" + evidence.changes(previous, current, version)
+    range_diff = submission.range_diff(tree, version, series_head)
+    if range_diff is not None:
+        body += (f"\nRange-diff against v{version - 1} (git range-diff; the whole of it "
+                 f"is range-diff.txt in the bundle):\n{range_diff[0]}\n")
     if missing:
         body += "\nNot backed by a complete, passing run (written with --force):\n" + \
-            "\n".join(f" - {m}" for m in missing) + "\n"
-    cover = evidence.format_patches(tree, out_dir / "patches", version, subject, body,
-                                    author, placeholder, to, cc)
+            "\n".join(letter.wrap(m, indent=" - ") for m in missing) + "\n"
+    b4_log = ctx.run.path / "b4.log"
+    prepared = submission.prepare(tree, series_head, author, version, subject, body,
+                                  [evidence.TO_LIST], list(evidence.CC_LISTS), b4_log)
+    checked = submission.check(tree, prepared, ctx.run.path / "b4-check.txt")
+    if not checked.ok:
+        problem = f"b4 prep --check found problems (see {checked.log})"
+        if not options.force:
+            raise WorkbenchError(f"refusing to write evidence: {problem}",
+                                 hint="fix the patches, or pass --force")
+        missing.append(problem)
+    out_dir.mkdir(parents=True)
+    messages = submission.write_messages(tree, prepared, out_dir / "messages", b4_log)
+    submission.tag_revision(tree, version, prepared.head)
     (out_dir / "cover-letter.txt").write_text(f"{subject}\n\n{body}")
+    (out_dir / "claims.txt").write_text(letter.claims_table(claims))
+    shutil.copy2(checked.log, out_dir / "b4-check.txt")
+    if range_diff is not None:
+        (out_dir / "range-diff.txt").write_text(range_diff[1] + "\n")
     evidence.copy_artefacts(cited, out_dir)
     if backport is not None:
         evidence.copy_artefacts(backport.cited, out_dir / "backport")
-    record = {"version": version, "kernel_version": tree.version, "to": to, "cc": cc,
+    record = {"version": version, "kernel_version": tree.version,
+              "to": prepared.to, "cc": prepared.cc, "b4_branch": prepared.branch,
+              "b4_head": prepared.head, "b4_check_clean": checked.ok,
+              "messages": [m.name for m in messages],
+              "claims": [{"line": c.ref.line, "kernel": c.ref.variant,
+                          "pattern": c.ref.pattern, "passed": c.passed,
+                          "skipped": c.skipped, "failed": list(c.failed)} for c in claims],
               "base_commit": tree.base_commit, "base_upstream": Path(tree.origin).is_dir(),
               "base_source": evidence.base_source(tree), "series_dir": str(series_dir),
               "forced": bool(missing), "missing": missing,
@@ -113,10 +152,16 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
               "backport": backport.record() if backport else None}
     (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
     manifest = evidence.write_manifest(out_dir)
+    cover = messages[0]
     ctx.run.stage("evidence", EvidenceStage(Status.PASS, str(out_dir), str(cover),
                                             str(manifest), missing))
-    log.info(f"evidence v{version}: {out_dir} (cover letter {cover.name})")
+    log.info(f"evidence v{version}: {out_dir} ({len(messages)} messages as b4 send would "
+             f"send them, in {out_dir / 'messages'}; b4 branch {prepared.branch})")
     return Status.PASS
+
+
+def ktap_trees(all_run: evidence.CitedRun | None) -> dict[str, Any]:
+    return evidence.ktap_trees(all_run) if all_run is not None else {}
 
 
 def backport_of(series_dir: Path, workdir: Path | None) -> evidence.Backport | None:
