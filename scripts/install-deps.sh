@@ -25,6 +25,10 @@ PACKAGES=(
 	# patch applies our additions to them
 	patch autoconf automake libtool xfslibs-dev uuid-dev libattr1-dev libacl1-dev libaio-dev
 	libgdbm-dev libinih-dev liburcu-dev
+	# wb precheck, what the robots build with: sparse (make C=1), clang/LLVM
+	# (bookworm's 19, from its updates), the arm64 cross compiler; i386
+	# builds with gcc -m32
+	sparse clang-19 lld-19 llvm-19 gcc-aarch64-linux-gnu
 	"$@"
 )
 

@@ -14,6 +14,8 @@ from workbench.boot import CRASH_SILENCE_SECONDS
 from workbench.commands import run_command
 from workbench.commands.bench import BenchOptions, bench_command
 from workbench.commands.evidence import EvidenceOptions, evidence_command
+from workbench.commands.precheck import PrecheckOptions, precheck_command
+from workbench.precheck import TARGETS as PRECHECK_TARGETS
 from workbench.commands.junit_merge import JunitMergeOptions, junit_merge_command
 from workbench.commands.prepare import (ApplyOptions, BuildOptions, ConfigChoice, ConfigOptions,
                                         TreeChoice, TreeOptions, apply_command, build_command,
@@ -321,23 +323,48 @@ def _series_parser(sub: Any) -> None:
         checkpatch_ignore=a.checkpatch_ignore, jobs=a.jobs)))
 
 
+def _precheck_parser(sub: Any) -> None:
+    names = ", ".join(f"{t.slug} ({t.name})" for t in PRECHECK_TARGETS)
+    p = sub.add_parser("precheck", help="the builds the robots will do: W=1, sparse, clang, "
+                       "i386, arm64, options off, for every commit",
+                       description="Apply the series, then build the objects it touches at "
+                       "the base and at every commit, in each configuration the kernel test "
+                       "robot builds: " + names + ". Each configuration has its own build "
+                       "directory under build/precheck/ (make and ccache redo only what a "
+                       "commit changed). A commit fails a configuration when the objects do "
+                       "not build or a file it touches has a warning it did not have; a "
+                       "configuration whose tools are not installed, or whose options do "
+                       "not survive olddefconfig on its architecture, is skipped, saying "
+                       "why. Writes precheck/precheck.txt (commits x configurations, the "
+                       "first failing commit) and precheck.json, and keeps every log.")
+    p.add_argument("--config", dest="targets", action="append", default=[],
+                   metavar="NAME", help="only this configuration (repeatable; default: all)")
+    _add_patches(p)
+    _add_jobs(p)
+    p.set_defaults(command=lambda a: (precheck_command, PrecheckOptions(
+        workdir=a.workdir, patches=a.patches, targets=tuple(a.targets), jobs=a.jobs)))
+
+
 def _evidence_parser(sub: Any) -> None:
-    p = sub.add_parser("evidence", help="format-patch + cover letter with the results, "
-                       "artefacts, manifest",
-                       description="Write evidence/vN/: git format-patch --cover-letter -v N "
-                       "of the series, the cover letter body filled from "
+    p = sub.add_parser("evidence", help="the submission through b4: messages, a plain-text "
+                       "cover letter with the results, artefacts, manifest",
+                       description="Write evidence/vN/: the messages `b4 send` would send "
+                       "(b4 send -o, nothing is mailed) of the tested series re-authored by "
+                       "your git identity (user.name, user.email; required) on the enrolled "
+                       "b4 prep branch b4/stable-splice, revision N; recipients from b4 prep "
+                       "--auto-to-cc (get_maintainer.pl) plus linux-fsdevel, linux-api, "
+                       "linux-man, netdev and io-uring; b4 prep --check (checkpatch "
+                       "--strict). The plain-text cover letter (75 columns) is "
                        "cover-letter.txt of the series' directory (as wb apply chooses it, or "
-                       "--patches DIR), else of its parent (patches/cover-letter.txt, which "
-                       "the series of patches/ share), with the results of the newest finished "
-                       "`wb all`, `wb series` and `wb bench` runs of the series head (also as "
-                       "cover-letter.txt for b4 prep "
-                       "--edit-cover), their JUnit/JSON/plots, evidence.json and "
-                       "MANIFEST.sha256. With v(N-1) present, the cover letter says what "
-                       "changed in the results. From: and Signed-off-by: your git identity "
-                       "(user.name, user.email; required), To: linux-fsdevel, Cc: the "
-                       "tree's get_maintainer.pl plus linux-api, linux-man, netdev and "
-                       "io-uring. Refuses when a cited run is missing, "
-                       "incomplete or failed, naming it, unless --force.")
+                       "--patches DIR), else of its parent (patches/cover-letter.txt), "
+                       "filled with summaries of the newest finished `wb all`, `wb series` "
+                       "and `wb bench` runs of the series head; each of its claims names its "
+                       "tests as [test: GLOB] (claims.txt). The bundle has those runs' "
+                       "JUnit/JSON/plots, evidence.json and MANIFEST.sha256; with v(N-1) "
+                       "present, the letter says what changed in the results and has the "
+                       "range-diff. Refuses when a cited run is missing, incomplete or "
+                       "failed, a claim has no passing test, a line is too wide or b4 prep "
+                       "--check finds a problem, naming each, unless --force.")
     p.add_argument("-v", "--reroll-count", dest="version", type=int, default=1, metavar="N",
                    help="revision of the series (default: 1)")
     p.add_argument("--out", type=Path, help="where the vN directories go (default: "
@@ -403,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "of the checkout wb runs from, else ./work)")
     sub = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     for add in (_tree_parser, _apply_parser, _config_parser, _build_parser, _run_parser,
-                _test_parser, _bench_parser, _series_parser, _evidence_parser,
+                _test_parser, _bench_parser, _series_parser, _precheck_parser, _evidence_parser,
                 _junit_merge_parser, _all_parser):
         add(sub)
     return parser

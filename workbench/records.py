@@ -130,6 +130,17 @@ class CommitStage(Stage):
 
 
 @dataclass
+class PrecheckStage(Stage):
+    """``wb precheck``: every commit in every configuration the robots build."""
+    table: str
+    json: str
+    commits: int
+    configurations: list[str]
+    first_failure: str = ""
+    seconds: float = 0.0
+
+
+@dataclass
 class EvidenceStage(Stage):
     path: str
     cover_letter: str
@@ -142,7 +153,7 @@ class EvidenceStage(Stage):
 _KINDS: dict[str, type[Stage]] = {
     "tree": TreeStage, "apply": ApplyStage, "config": ConfigStage, "build": BuildStage,
     "run": RunStage, "test": TestStage, "bench": BenchStage, "series": CommitStage,
-    "evidence": EvidenceStage,
+    "evidence": EvidenceStage, "precheck": PrecheckStage,
 }
 
 

@@ -6,7 +6,8 @@ The tree has what wb's stages use of a kernel tree, and nothing more:
   wb runs, out of tree (O=): ``tinyconfig``, ``olddefconfig``, ``bzImage``
   (its two C files compiled with $(CC) for real, so a patch that breaks them
   fails the build with a real compiler error; make's mtime rules decide what
-  is rebuilt, as in Linux), ``kernelrelease``;
+  is rebuilt, as in Linux), single objects (``fs/splice.o``) with W=1, C=1
+  (real sparse) and ARCH=i386 as Kbuild treats them, ``kernelrelease``;
 - a Kconfig declaring every option of the project's configs/*.config, a few
   with ``depends on``; ``olddefconfig`` drops options Kconfig does not declare
   or whose dependencies are not =y, as Kconfig does;
@@ -88,10 +89,23 @@ tinyconfig olddefconfig:
 $(objtree)/.config:
 \t@echo '***'; echo '*** Configuration file ".config" not found!'; echo '***'; exit 1
 
+# As Kbuild: W=1 adds warnings, C=1 runs sparse on each file it compiles,
+# ARCH=i386 is a 32-bit build (CC is the caller's: a cross compiler for arm64).
+EXTRA_WARNINGS := $(if $(W),-Wextra -Wmissing-prototypes -Wmissing-declarations)
+ARCH_FLAGS := $(if $(filter i386,$(ARCH)),-m32)
+CHECK ?= sparse
+
 $(objtree)/%.o: $(srctree)/%.c $(objtree)/.config
 \t@mkdir -p $(dir $@)
 \t@echo '  CC      $*.o'
-\t@$(CC) -Wall -O2 -c -o $@ $<
+\t@$(CC) -Wall $(EXTRA_WARNINGS) $(ARCH_FLAGS) -O2 -c -o $@ $<
+\t@$(if $(filter 1,$(C)),echo '  CHECK   $*.c'; $(CHECK) $(ARCH_FLAGS) $<)
+
+# Single objects, as `make fs/splice.o` builds them in Linux.
+SINGLE := $(filter %.o,$(MAKECMDGOALS))
+.PHONY: $(SINGLE)
+$(SINGLE): %.o: $(objtree)/%.o
+\t@:
 
 $(objtree)/vmlinux: $(OBJS)
 \t@echo '  LD      vmlinux'
