@@ -13,6 +13,7 @@ from workbench.accel import CHOICES as ACCEL_CHOICES
 from workbench.boot import CRASH_SILENCE_SECONDS
 from workbench.commands import run_command
 from workbench.commands.bench import BenchOptions, bench_command
+from workbench.commands.b4_check import B4CheckOptions, b4_check_command
 from workbench.commands.evidence import EvidenceOptions, evidence_command
 from workbench.commands.junit_merge import JunitMergeOptions, junit_merge_command
 from workbench.commands.kcidb import KcidbOptions, kcidb_command
@@ -425,6 +426,28 @@ def _kcidb_parser(sub: Any) -> None:
         workdir=a.workdir, run=a.run, out=a.out, origin=a.origin, tree_name=a.tree_name)))
 
 
+def _b4_check_parser(sub: Any) -> None:
+    p = sub.add_parser("b4-check", help="b4 review's external check: the runs' verdict on a "
+                       "patch or cover letter mail",
+                       description="A check command for b4 0.16's `b4 review` "
+                       "(b4.review-perpatch-check-cmd, b4.review-series-check-cmd): reads a "
+                       "patch or cover letter mail on standard input and prints the JSON b4 "
+                       "reads: for patch k/M, the `wb series` verdict (build, new warnings, "
+                       "checkpatch, boot and integrity subset) of the commit of the tree's "
+                       "series with its subject; for the cover letter (0/M), the `wb all`, "
+                       "`wb series` and `wb bench` verdicts of the series head; each says "
+                       "whether its run tested the current head. A mail that matches no "
+                       "commit, or a missing run, is a warning saying what to run. Exit "
+                       "status 0 whenever it printed JSON. Reads runs only: it neither "
+                       "makes a run directory nor waits for a running wb.")
+    p.add_argument("--series", action="store_true",
+                   help="the series' verdicts whatever the mail (for "
+                        "b4.review-series-check-cmd: b4 runs it on the first patch of a "
+                        "series without a cover letter)")
+    p.set_defaults(command=lambda a: (b4_check_command, B4CheckOptions(
+        workdir=a.workdir, series=a.series)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -434,7 +457,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     for add in (_tree_parser, _apply_parser, _config_parser, _build_parser, _run_parser,
                 _test_parser, _bench_parser, _series_parser, _evidence_parser,
-                _junit_merge_parser, _all_parser, _kcidb_parser):
+                _junit_merge_parser, _all_parser, _kcidb_parser, _b4_check_parser):
         add(sub)
     return parser
 
@@ -449,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if isinstance(options, JunitMergeOptions):
             return junit_merge_command(options)
-        if isinstance(options, KcidbOptions):
-            return int(execute(options))  # it only reads runs: no run directory
+        if isinstance(options, (KcidbOptions, B4CheckOptions)):
+            return int(execute(options))  # they only read runs: no run directory
         return run_command(args.name, execute, options)
     except WorkbenchError as err:
         print(f"wb: error: {err}", file=sys.stderr)
