@@ -116,12 +116,12 @@ def check(ws: Workspace, raw: bytes, series: bool = False) -> list[Entry]:
         tree = load_tree(ws)
         head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
         commits = series_commits(tree)
-    except WorkbenchError as err:
+        if series or message.is_cover:
+            return series_entries(ws, tree, head, commits, message)
+        return patch_entries(ws, tree, head, commits, message)
+    except WorkbenchError as err:  # no tree, a git that fails: said, as b4 shows it
         return [entry(TOOL, "warn", f"{err}" + (f": {err.hint}" if err.hint else ""),
                       f"work directory {ws.root}")]
-    if series or message.is_cover:
-        return series_entries(ws, tree, head, commits, message)
-    return patch_entries(ws, tree, head, commits, message)
 
 
 # -- a patch --------------------------------------------------------------

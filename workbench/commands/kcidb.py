@@ -97,8 +97,10 @@ def kcidb_command(options: KcidbOptions) -> int:
 def write(out: Path, text: str, ws: Workspace) -> None:
     """Write ``out``; a file in a run directory is never overwritten (an
     equal export of it is left as it is)."""
+    if out.is_dir():
+        raise WorkbenchError(f"-o {out}: a directory", hint=f"-o {out / OUTPUT_NAME}")
     if out.exists():
-        if out.is_file() and out.read_text(errors="replace") == text:
+        if out.read_text(errors="replace") == text:
             log.info(f"{out} is already this export")
             return
         if out.resolve().is_relative_to(ws.runs.resolve()):
