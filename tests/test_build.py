@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.build import first_errors, switch_to
+from workbench.build import compiler_of, first_errors, switch_to
 from workbench.source import KernelTree
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
@@ -23,6 +23,17 @@ def test_first_errors_of_a_real_compile_failure(data: Path):
 def test_first_errors_of_a_real_link_failure(data: Path):
     errors = first_errors((data / "golden/build-link-error.log").read_text())
     assert errors[0] == "splice.c:(.text+0x7c4): undefined reference to `pipe_discard_stale'"
+
+
+def test_compiler_is_the_one_kconfig_recorded(tmp_path: Path):
+    """What a kernel's .config says of its compiler (Kconfig runs `$(CC)
+    --version`); a build dir without one, or a .config without it, says ""."""
+    assert compiler_of(tmp_path) == ""
+    (tmp_path / ".config").write_text(
+        "CONFIG_CC_VERSION_TEXT=\"gcc (Debian 12.2.0-14+deb12u1) 12.2.0\"\nCONFIG_CC_IS_GCC=y\n")
+    assert compiler_of(tmp_path) == "gcc (Debian 12.2.0-14+deb12u1) 12.2.0"
+    (tmp_path / ".config").write_text("CONFIG_SLUB_TINY=y\n")
+    assert compiler_of(tmp_path) == ""
 
 
 def up_to_date(tree: Path, build_dir: Path) -> bool:

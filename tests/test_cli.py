@@ -16,7 +16,7 @@ def wb(*args: str, workdir: Path, env: dict[str, str] | None = None
 
 
 COMMANDS = ["tree", "apply", "config", "build", "run", "test", "bench", "series", "evidence",
-            "junit-merge", "all"]
+            "junit-merge", "all", "kcidb", "b4-check"]
 
 
 def test_the_commands_are_those_the_readme_lists():

@@ -31,7 +31,7 @@ def test_finished_stages_survive_an_abandoned_run(tmp_path: Path):
     assert record["incomplete_reason"] == "interrupted"
     assert record["stages"]["build base"] == {"status": "PASS", "commit": "c" * 40,
                                               "seconds": 12.5, "log": "build-base.log",
-                                              "errors": []}
+                                              "errors": [], "compiler": ""}
     # Read back by the same code, typed.
     loaded = RunRecord.read(run.path / "run.json")
     assert loaded.stage("build base", BuildStage) == run.record.stages["build base"]

@@ -58,6 +58,18 @@ def _read_stats(build_dir: Path) -> dict:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
+def compiler_of(build_dir: Path) -> str:
+    """The compiler the kernel in ``build_dir`` is configured for, as Kconfig
+    recorded it (``CONFIG_CC_VERSION_TEXT``: ``$(CC) --version``'s first
+    line); "" when the .config has none."""
+    try:
+        config = (build_dir / ".config").read_text(errors="replace")
+    except FileNotFoundError:
+        return ""
+    m = re.search(r'^CONFIG_CC_VERSION_TEXT="(.*)"$', config, re.M)
+    return m[1].replace('\\"', '"') if m else ""
+
+
 def built_commit(build_dir: Path) -> str:
     """The commit ``build_dir`` was last built from successfully ("" if never)."""
     return _read_stats(build_dir).get("commit", "")

@@ -13,10 +13,12 @@ from workbench.accel import CHOICES as ACCEL_CHOICES
 from workbench.boot import CRASH_SILENCE_SECONDS
 from workbench.commands import run_command
 from workbench.commands.bench import BenchOptions, bench_command
+from workbench.commands.b4_check import B4CheckOptions, b4_check_command
 from workbench.commands.evidence import EvidenceOptions, evidence_command
 from workbench.commands.precheck import PrecheckOptions, precheck_command
 from workbench.precheck import TARGETS as PRECHECK_TARGETS
 from workbench.commands.junit_merge import JunitMergeOptions, junit_merge_command
+from workbench.commands.kcidb import KcidbOptions, kcidb_command
 from workbench.commands.prepare import (ApplyOptions, BuildOptions, ConfigChoice, ConfigOptions,
                                         TreeChoice, TreeOptions, apply_command, build_command,
                                         config_command, tree_command)
@@ -26,6 +28,7 @@ from workbench.commands.test import AllOptions, TestOptions, all_command, test_c
 from workbench.errors import WorkbenchError
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE, SUBSET_FILESYSTEMS
 from workbench.guest_tests import DEFAULT_FUZZ_SECONDS, FILESYSTEMS, SUITES, TestSelection
+from workbench.kcidb import ORIGIN as KCIDB_ORIGIN
 from workbench.kconfig import DEBUG_FRAGMENT, DEFAULT_BASE_TARGET, DEFAULT_FRAGMENTS
 from workbench.source import DEFAULT_KERNEL, KNOWN_KERNELS
 from workbench.workspace import DEFAULT_WORKDIR, VARIANTS
@@ -422,6 +425,56 @@ def _all_parser(sub: Any) -> None:
         selection=_selection(a), jobs=a.jobs)))
 
 
+def _kcidb_parser(sub: Any) -> None:
+    p = sub.add_parser("kcidb", help="a wb all run and its wb bench figures as KCIDB JSON",
+                       description="Export a `wb all` run as KCIDB I/O v5.3 JSON, the "
+                       "submission format of the KernelCI database: a checkout of the base "
+                       "and one of the base with the series (patchset_hash of the series "
+                       "files, in order), a build per kernel the run built (compiler, config, "
+                       "status, duration, log), a test per KTAP result of each kernel (status "
+                       "PASS/FAIL/SKIP/ERROR/MISS), and the figures of the newest finished "
+                       "`wb bench` run of the same series head as tests with status DONE and "
+                       "a number. Validated against kcidb_io's schema before anything is "
+                       "written; needs no run directory of its own.")
+    p.add_argument("--run", type=Path, metavar="RUNDIR",
+                   help="the `wb all` run to export: its directory or its name in runs/ "
+                        "(default: the newest finished run of the tree's series head, with "
+                        "the integrity suite on every file system, as `wb evidence` cites it)")
+    p.add_argument("-o", "--out", metavar="FILE",
+                   help="where to write it, '-' for standard output (default: kcidb.json in "
+                        "the run directory; a file in a run directory is never overwritten)")
+    p.add_argument("--origin", default=KCIDB_ORIGIN,
+                   help=f"the CI system's name in KCIDB, the prefix of every id: lower-case "
+                        f"letters, digits, _ (default: {KCIDB_ORIGIN})")
+    p.add_argument("--tree-name", metavar="NAME",
+                   help="the checkouts' tree_name (default: the kernel tarball's name, e.g. "
+                        "linux-source-6.12, or the checkout's directory name)")
+    p.set_defaults(command=lambda a: (kcidb_command, KcidbOptions(
+        workdir=a.workdir, run=a.run, out=a.out, origin=a.origin, tree_name=a.tree_name)))
+
+
+def _b4_check_parser(sub: Any) -> None:
+    p = sub.add_parser("b4-check", help="b4 review's external check: the runs' verdict on a "
+                       "patch or cover letter mail",
+                       description="A check command for b4 0.16's `b4 review` "
+                       "(b4.review-perpatch-check-cmd, b4.review-series-check-cmd): reads a "
+                       "patch or cover letter mail on standard input and prints the JSON b4 "
+                       "reads: for patch k/M, the `wb series` verdict (build, new warnings, "
+                       "checkpatch, boot and integrity subset) of the commit of the tree's "
+                       "series with its subject; for the cover letter (0/M), the `wb all`, "
+                       "`wb series` and `wb bench` verdicts of the series head; each says "
+                       "whether its run tested the current head. A mail that matches no "
+                       "commit, or a missing run, is a warning saying what to run. Exit "
+                       "status 0 whenever it printed JSON. Reads runs only: it neither "
+                       "makes a run directory nor waits for a running wb.")
+    p.add_argument("--series", action="store_true",
+                   help="the series' verdicts whatever the mail (for "
+                        "b4.review-series-check-cmd: b4 runs it on the first patch of a "
+                        "series without a cover letter)")
+    p.set_defaults(command=lambda a: (b4_check_command, B4CheckOptions(
+        workdir=a.workdir, series=a.series)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wb", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -431,7 +484,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="name", required=True, metavar="COMMAND")
     for add in (_tree_parser, _apply_parser, _config_parser, _build_parser, _run_parser,
                 _test_parser, _bench_parser, _series_parser, _precheck_parser, _evidence_parser,
-                _junit_merge_parser, _all_parser):
+                _junit_merge_parser, _all_parser, _kcidb_parser, _b4_check_parser):
         add(sub)
     return parser
 
@@ -446,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if isinstance(options, JunitMergeOptions):
             return junit_merge_command(options)
+        if isinstance(options, (KcidbOptions, B4CheckOptions)):
+            return int(execute(options))  # they only read runs: no run directory
         return run_command(args.name, execute, options)
     except WorkbenchError as err:
         print(f"wb: error: {err}", file=sys.stderr)

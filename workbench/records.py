@@ -69,6 +69,9 @@ class BuildStage(Stage):
     seconds: float
     log: str
     errors: list[str] = field(default_factory=list)
+    # The compiler as the kernel's .config names it (CONFIG_CC_VERSION_TEXT;
+    # "": a record from before it, or a tree whose Kconfig has no such option)
+    compiler: str = ""
 
 
 @dataclass

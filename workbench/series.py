@@ -18,6 +18,7 @@ A term is ``X.Y`` or ``>=X.Y``; kernels compare by their release line
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -301,3 +302,20 @@ def apply_error(result: AppliedSeries, tree: KernelTree, log_path: Path) -> Work
         f"failed at {where}\n{said}",
         hint=f"the tree is back at the base; refresh the patch (full output in {log_path})",
         status=Status.APPLY_FAILURE)
+
+
+def patch_id(tree: Path, patch: str) -> str:
+    """``git patch-id --stable`` of a patch (a mail, a format-patch file, or
+    ``git show`` of a commit): equal for the same change, whatever the commit
+    it was made from, its message or its line offsets; "" for text without a
+    diff."""
+    proc = subprocess.run(["git", "-C", str(tree), "patch-id", "--stable"], input=patch,
+                          text=True, errors="replace", capture_output=True)
+    if proc.returncode != 0:
+        raise WorkbenchError(f"`git patch-id` failed in {tree}: {proc.stderr.strip()}")
+    return proc.stdout.split(" ", 1)[0].strip()
+
+
+def commit_patch_id(tree: Path, commit: str) -> str:
+    """The patch-id of ``commit`` in ``tree`` (see ``patch_id``)."""
+    return patch_id(tree, git(tree, "show", "--format=", commit) + "\n")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import log
-from workbench.build import build_kernel, make_vars, switch_to
+from workbench.build import build_kernel, compiler_of, make_vars, switch_to
 from workbench.commands import Common
 from workbench.context import Context
 from workbench.errors import WorkbenchError
@@ -134,7 +134,8 @@ def build(ctx: Context, tree: KernelTree, variant: str, jobs: int | None) -> Pat
         result = build_kernel(tree, label, variant_rev(tree, variant), build_dir,
                               ctx.run.path / f"build-{label}.log", jobs)
     ctx.run.stage(f"build {label}", BuildStage(result.status, result.commit, result.seconds,
-                                               str(result.log), list(result.errors)))
+                                               str(result.log), list(result.errors),
+                                               compiler_of(build_dir)))
     if result.status is not Status.PASS or result.image is None:
         shown = "\n".join(f"  {line}" for line in result.errors) or "  (see the log)"
         raise WorkbenchError(f"build of {label} failed:\n{shown}",
