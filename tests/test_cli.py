@@ -15,7 +15,7 @@ def wb(*args: str, workdir: Path, env: dict[str, str] | None = None
                           env=None if env is None else os.environ | env)
 
 
-COMMANDS = ["tree", "apply", "config", "build", "run", "test", "bench", "series", "evidence",
+COMMANDS = ["tree", "apply", "config", "build", "run", "test", "bench", "series", "precheck", "evidence",
             "junit-merge", "all", "kcidb", "b4-check"]
 
 
