@@ -29,9 +29,11 @@ from fakes.wb import BENCH_SAMPLES, SUBMITTER, Boot, Result, Workbench, sha256
 from workbench.evidence import TEMPLATE
 
 SEED = "1"  # the seed of the captured integrity runs
-# The integrity suite on every filesystem, as `wb all` runs it: base, patched.
-ALL_BOOTS = [Boot("clean-run", ktap="integrity-base"),
-             Boot("clean-run", ktap="integrity-patched")]
+# What `wb all` (smoke, integrity, selftests on every filesystem) wrote on
+# Debian's 6.12 with the series (work/e2e of `make test`, 2026-12-07): base,
+# patched. The cover letter's claims name tests of these.
+ALL_BOOTS = [Boot("clean-run", ktap="all-base-6.12"),
+             Boot("clean-run", ktap="all-patched-6.12")]
 # A commit's integrity subset (tmpfs and ext4 by default) of a patched kernel.
 SERIES_BOOT = Boot("clean-run", ktap="integrity-patched", only_planned=True)
 # Those two filesystems' cases in the captured run: all pass.
@@ -432,7 +434,8 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
     assert "Success: 2, Warning: 0, Error: 0" in (out / "b4-check.txt").read_text()
 
     letter = cover.read_text()
-    assert "Subject: [PATCH v1 0/2] splice: add SPLICE_F_STABLE for data as of the splice" \
+    # b4 names revision 1 as the lists do: no "v1".
+    assert "Subject: [PATCH 0/2] splice: add SPLICE_F_STABLE for data as of the splice" \
         in letter
     # From: and the recipients: the submitter's git identity, linux-fsdevel,
     # whom get_maintainer.pl names (through b4 prep --auto-to-cc) and the

@@ -36,7 +36,11 @@ def too_wide(text: str, width: int = WIDTH) -> list[str]:
 
 
 def wrap(text: str, indent: str = "  ") -> str:
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "  ")
+    """``text`` filled to WIDTH after ``indent``: an indent of spaces hangs
+    two more; a bullet (" - ") lines up under its text."""
+    hanging = indent + "  " if not indent.strip() else " " * len(indent)
+    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=hanging,
+                         break_on_hyphens=False)
 
 
 def _filesystem(program: str) -> str:

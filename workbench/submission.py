@@ -170,9 +170,14 @@ def write_messages(tree: KernelTree, prepared: Prepared, out_dir: Path,
     """The messages ``b4 send`` would send, one .eml each, into ``out_dir``."""
     previous = _on_branch(tree, prepared.branch, prepared.head)
     try:
-        # b4 sends From: the git identity; the same the commits were given
+        # b4 sends From: the git identity; the same the commits were given.
+        # Without a mail transport configured, b4 in a kernel tree picks its
+        # web endpoint, which insists on signing: a sendmail command that can
+        # only fail makes it write the messages as SMTP would send them
+        # (-o never sends, whatever the transport).
         b4(tree, "send", "--no-sign", "-o", str(out_dir), log_path=log_path,
-           config={"user.name": prepared.author[0], "user.email": prepared.author[1]})
+           config={"user.name": prepared.author[0], "user.email": prepared.author[1],
+                   "sendemail.sendmailcmd": "false"})
     finally:
         git(tree.path, "checkout", "-q", "--detach", previous)
     messages = sorted(out_dir.glob("*.eml"))
