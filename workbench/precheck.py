@@ -12,6 +12,7 @@ touches has a warning (compiler, W=1, sparse) it did not have before.
 """
 
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -61,7 +62,7 @@ TARGETS = (
     Target("no BLOCK", "x86_64", "gcc", ("W=1",), (("CONFIG_BLOCK", "n"),)),
     Target("no IO_URING", "x86_64", "gcc", ("W=1",), (("CONFIG_IO_URING", "n"),)),
     Target("fs as modules", "x86_64", "gcc", ("W=1",), (
-        ("CONFIG_EXT4_FS", "m"), ("CONFIG_XFS_FS", "m"), ("CONFIG_BTRFS_FS", "m"),
+        ("CONFIG_MODULES", "y"), ("CONFIG_EXT4_FS", "m"), ("CONFIG_XFS_FS", "m"), ("CONFIG_BTRFS_FS", "m"),
         ("CONFIG_FUSE_FS", "m"))),
 )
 # Not here: CONFIG_MMU=n, which neither x86 nor arm64 can build.
@@ -82,6 +83,8 @@ class TargetState:
     build_dir: Path
     ledger: WarningLedger = field(default_factory=WarningLedger)
     skipped: str = ""  # why the configuration cannot be built here
+    objects: tuple[str, ...] = ()  # what of the series' objects this config builds
+    left_out: tuple[str, ...] = ()  # and what it does not (their option is off)
 
 
 def objects(tree: Path, base: str, head: str) -> tuple[str, ...]:
@@ -89,6 +92,39 @@ def objects(tree: Path, base: str, head: str) -> tuple[str, ...]:
     changed = git(tree, "diff", "--name-only", f"{base}..{head}").splitlines()
     return tuple(sorted(f[:-2] + ".o" for f in changed
                         if f.endswith(".c") and not f.startswith(("tools/", "scripts/"))))
+
+
+def _makefile_lines(path: Path) -> list[str]:
+    """A Kbuild Makefile's lines, continuations joined."""
+    try:
+        return path.read_text(errors="replace").replace("\\\n", " ").splitlines()
+    except OSError:
+        return []
+
+
+def _condition(lines: list[str], entry: str) -> str | None:
+    """The CONFIG_ symbol a Kbuild Makefile builds ``entry`` (``name.o`` or
+    ``dir/``) under; None when it is built unconditionally (or not named)."""
+    pattern = re.compile(r"^\s*[\w-]+-\$\((CONFIG_\w+)\)\s*[+:]?=.*(?:^|[\s=/])"
+                         + re.escape(entry) + r"(?:\s|$)")
+    for line in lines:
+        if m := pattern.search(line):
+            return m[1]
+    return None
+
+
+def enabled(tree: Path, config: dict[str, str], obj: str) -> str:
+    """"" when ``config`` builds ``obj``, else the option that is off: each
+    directory below the top level and the object itself, as their Makefiles
+    list them (``obj-$(CONFIG_XFS_FS) += xfs/``, ``xfs-$(CONFIG_X) += f.o``)."""
+    parts = Path(obj).parts
+    entries = [(Path(*parts[:i]), parts[i] + "/") for i in range(1, len(parts) - 1)]
+    entries.append((Path(*parts[:-1]), parts[-1]))
+    for directory, entry in entries:
+        symbol = _condition(_makefile_lines(tree / directory / "Makefile"), entry)
+        if symbol and config.get(symbol, "n") not in ("y", "m"):
+            return symbol
+    return ""
 
 
 def _make(tree: KernelTree, target: Target, build_dir: Path) -> list[str]:
@@ -128,6 +164,11 @@ def configure(tree: KernelTree, state: TargetState, log_path: Path) -> None:
             if final.get(o, "n") != v]
     if lost:
         state.skipped = f"{', '.join(lost)}: not possible on {target.arch}"
+    off = {obj: enabled(tree.path, final, obj) for obj in state.objects}
+    state.left_out = tuple(f"{obj} ({option} off)" for obj, option in off.items() if option)
+    state.objects = tuple(obj for obj, option in off.items() if not option)
+    if not state.objects and not state.skipped:
+        state.skipped = "builds none of the series' objects: " + ", ".join(state.left_out)
 
 
 def build(tree: KernelTree, state: TargetState, targets: tuple[str, ...], log_path: Path,
@@ -141,13 +182,13 @@ def build(tree: KernelTree, state: TargetState, targets: tuple[str, ...], log_pa
     return proc.returncode, log_path.read_text(errors="replace")
 
 
-def check_commit(tree: KernelTree, state: TargetState, commit: str, built: tuple[str, ...],
-                 log_path: Path, jobs: int) -> Cell:
-    """Build ``built`` at ``commit`` (checked out); the warnings new in the
-    files the commit touches."""
+def check_commit(tree: KernelTree, state: TargetState, commit: str, log_path: Path,
+                 jobs: int) -> Cell:
+    """Build the target's objects at ``commit`` (checked out); the warnings
+    new in the files the commit touches."""
     if state.skipped:
         return Cell(Status.SKIP, state.skipped)
-    code, text = build(tree, state, built, log_path, jobs)
+    code, text = build(tree, state, state.objects, log_path, jobs)
     touched = touched_files(tree.path, commit)
     new = state.ledger.new_in(text, tree.path, state.build_dir, touched)
     if code != 0:
@@ -166,6 +207,7 @@ class Precheck:
     cells: dict[tuple[int, str], Cell]  # (commit index from 1, target name)
     base: dict[str, Cell]  # the base's build per target
     seconds: float
+    left_out: dict[str, tuple[str, ...]]  # per target: the objects its options leave out
 
     def first_failure(self) -> tuple[int, str, Cell] | None:
         for index in range(1, len(self.commits) + 1):
@@ -186,7 +228,7 @@ def run_precheck(tree: KernelTree, base: str, head: str, targets: tuple[Target, 
     built = objects(tree.path, base, head)
     if not built:
         raise WorkbenchError("the series touches no C file: nothing for the robots to build")
-    states = [TargetState(t, build_root / t.slug) for t in targets]
+    states = [TargetState(t, build_root / t.slug, objects=built) for t in targets]
     logs = out_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     checkout(tree, base)
@@ -199,8 +241,7 @@ def run_precheck(tree: KernelTree, base: str, head: str, targets: tuple[Target, 
         else:
             log.info(f"precheck {state.target.name}: configure, build the base")
             configure(tree, state, logs / f"{state.target.slug}-config.log")
-        cell = check_commit(tree, state, base, built, logs / f"{state.target.slug}-base.log",
-                            jobs)
+        cell = check_commit(tree, state, base, logs / f"{state.target.slug}-base.log", jobs)
         if cell.status is Status.FAIL:  # the base's own warnings are its baseline
             cell = Cell(Status.PASS, log=cell.log)
         if cell.status is Status.BUILD_FAILURE:
@@ -212,9 +253,10 @@ def run_precheck(tree: KernelTree, base: str, head: str, targets: tuple[Target, 
         log.info(f"precheck {index:02d}/{len(commits):02d} {subject[:50]}")
         for state in states:
             cells[(index, state.target.name)] = check_commit(
-                tree, state, commit, built,
-                logs / f"{state.target.slug}-{index:02d}.log", jobs)
-    return Precheck(commits, targets, cells, base_cells, round(time.monotonic() - started, 1))
+                tree, state, commit, logs / f"{state.target.slug}-{index:02d}.log", jobs)
+    left_out = {s.target.name: s.left_out for s in states if s.left_out and not s.skipped}
+    return Precheck(commits, targets, cells, base_cells, round(time.monotonic() - started, 1),
+                    left_out)
 
 
 def fill(text: str, indent: str = "  ") -> str:
@@ -249,6 +291,8 @@ def table(result: Precheck) -> str:
         lines += [fill(w, indent="      ") for w in cell.new_warnings[1:]]
     for name, why in skips.items():
         lines.append(fill(f"skipped {name}: {why}"))
+    for name, objs in result.left_out.items():
+        lines.append(fill(f"{name} does not build {', '.join(objs)}"))
     lines.append(f"\n{len(result.commits)} commits x {len(names)} configurations in "
                  f"{result.seconds:.0f} s")
     return "\n".join(lines) + "\n"

@@ -248,8 +248,9 @@ long splice_file_to_pipe(int in, int out, unsigned long len, unsigned int flags)
 
 
 def config_symbols() -> list[str]:
-    """Every option the project's fragments name, in order of appearance."""
-    symbols: dict[str, None] = {}
+    """Every option the project's fragments name, in order of appearance, and
+    those wb precheck's configurations set (MODULES, for filesystems as modules)."""
+    symbols: dict[str, None] = {"MODULES": None}
     for fragment in sorted(CONFIGS.glob("*.config")):
         for line in fragment.read_text().splitlines():
             line = line.strip().removeprefix("# ")

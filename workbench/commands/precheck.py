@@ -48,6 +48,7 @@ def precheck_command(ctx: Context, options: PrecheckOptions) -> Status:
     data = {"seconds": result.seconds,
             "configurations": [asdict(t) for t in result.targets],
             "commits": [{"commit": c, "subject": s} for c, s in result.commits],
+            "left_out": result.left_out,
             "base": {n: asdict(c) | {"status": c.status.value} for n, c in result.base.items()},
             "cells": [{"commit": i, "configuration": n, **asdict(c), "status": c.status.value}
                       for (i, n), c in sorted(result.cells.items())]}
