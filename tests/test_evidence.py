@@ -176,6 +176,7 @@ def test_cover_letter_template_is_filled_with_the_results(cited):
               "stable_summary": evidence.stable_summary(cited["all"]),
               "perf_summary": evidence.perf_summary(cited["bench"]),
               "environment": "  QEMU: test", "reproduce_command": evidence.REPRODUCE,
+              "precheck_summary": evidence.precheck_summary(None),
               "bundle": "  evidence/v1/", "base_source": "Not an upstream commit: test",
               "backport": "Backport: test"}
     subject, body = evidence.fill_template(evidence.TEMPLATE.read_text(), values)

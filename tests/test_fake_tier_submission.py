@@ -109,8 +109,8 @@ def applied_tree(tree: Path, patches: list[Path], clone: Path) -> str:
 
 @dataclass(frozen=True)
 class Submission:
-    """One work directory after `wb all`, `wb series`, `wb bench --quick` and
-    `wb evidence -v 1` of a series that passes, as CI's evidence job runs them."""
+    """One work directory after `wb all`, `wb series`, `wb bench --quick`,
+    `wb precheck` and `wb evidence -v 1` of a series that passes."""
     workbench: Workbench
     tree: Path  # the user's kernel checkout (`wb tree --tree`)
     patches: Path
@@ -118,6 +118,7 @@ class Submission:
     series: Result
     bench: Result
     evidence: Result
+    precheck: Result
 
     @property
     def base(self) -> str:
@@ -152,8 +153,9 @@ def submission(tmp_path_factory: pytest.TempPathFactory,
     series_ = exits(workbench.wb("series", "--patches", str(patches), "--seed", SEED,
                               boots=[SERIES_BOOT]))
     bench = exits(workbench.wb("bench", "--quick", boots=bench_boots()))
+    precheck = exits(workbench.wb("precheck", "--patches", str(patches)))
     evidence = exits(workbench.wb("evidence", "-v", "1", "--patches", str(patches)))
-    yield Submission(workbench, tree, patches, all_, series_, bench, evidence)
+    yield Submission(workbench, tree, patches, all_, series_, bench, evidence, precheck)
     workbench.kill_leftover_guests()
 
 
@@ -417,9 +419,12 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
         "series": ["run.json", "series.md", "series/0001.checkpatch", "series/0002.checkpatch",
                    "tests-series-01/junit.xml", "tests-series-02/junit.xml"],
         "bench": ["run.json", "bench/bench.md", "bench/bench.json", "bench/ratios.png",
-                  "bench/throughput-ext4.png", "bench/throughput-tmpfs.png"]}
+                  "bench/throughput-ext4.png", "bench/throughput-tmpfs.png"],
+        "precheck": ["run.json", "precheck/precheck.txt", "precheck/precheck.json"]}
+    cited["precheck"] = submission.precheck
     assert len(messages) == 3 and messages[0].startswith("messages/0000-")
     expected = {*messages, "cover-letter.txt", "evidence.json", "claims.txt", "b4-check.txt",
+                "kcidb.json", "b4-review.json",
                 *(f"runs/{c}/{f}" for c, files in artefacts.items() for f in files)}
     assert files_in(out) == expected | {"MANIFEST.sha256"}
     assert manifest_checks(out) == expected
@@ -432,6 +437,18 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
         git(submission.tree, "rev-parse", f"{submission.head}^{{tree}}")
     # b4 prep --check ran checkpatch on both patches and found nothing.
     assert "Success: 2, Warning: 0, Error: 0" in (out / "b4-check.txt").read_text()
+    # The runs as KCIDB I/O, valid against kcidb-io's schema.
+    from workbench import kcidb
+    kcidb.validate(json.loads((out / "kcidb.json").read_text()))
+    # What `b4 review` would show of the runs, per message: the series'
+    # verdicts on the cover letter, each commit's on its patch.
+    review = json.loads((out / "b4-review.json").read_text())
+    assert sorted(review) == [Path(m).name for m in messages]
+    statuses = {(name[:4], e["tool"]): e["status"] for name, entries in review.items()
+                for e in entries}
+    # The recorded samples miss four targets (MISSED): b4 review shows a warning.
+    assert statuses.pop(("0000", "wb-bench")) == "warn"
+    assert set(statuses.values()) == {"pass"}, statuses
 
     letter = cover.read_text()
     # b4 names revision 1 as the lists do: no "v1".
@@ -455,6 +472,9 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
         assert unfilled not in letter
     assert f"base-commit: {submission.base}" in letter
     base_sha, patched_sha = submission.config_sha("base"), submission.config_sha("patched")
+    assert ("wb precheck, 2 commits x 8 configurations (gcc W=1, sparse, clang-19 W=1, "
+            "i386 W=1, arm64 W=1, no BLOCK, no IO_URING, fs as modules): every commit "
+            "passes every configuration that builds here") in " ".join(letter.split())
     for text in ("  01/02 PASS  splice: add SPLICE_F_STABLE",
                  f"Base: {fakelinux.KERNEL_VERSION}, commit {submission.base}",
                  f"Kernel config sha256: base {base_sha[:16]}, patched {patched_sha[:16]}",
@@ -483,7 +503,7 @@ def test_evidence_v1_cites_the_three_runs(submission: Submission, tmp_path: Path
     assert record["b4_check_clean"] is True and record["messages"] == [
         Path(m).name for m in messages]
     kept = ("bench", "to", "cc", "claims", "b4_check_clean", "messages", "b4_head",
-            "b4_branch")
+            "b4_branch", "b4_review")
     assert {k: v for k, v in record.items() if k not in kept} == {
         "version": 1, "kernel_version": fakelinux.KERNEL_VERSION,
         "base_commit": submission.base, "base_upstream": True,
@@ -588,7 +608,8 @@ def test_evidence_refuses_without_runs_and_force_lists_them(series_applied: Work
     messages = {f"messages/{m}" for m in record["messages"]}
     assert len(messages) == 3
     assert manifest_checks(out) == {"cover-letter.txt", "evidence.json", "claims.txt",
-                                    "b4-check.txt", *messages}
+                                    "b4-check.txt", "b4-review.json", *messages}
+    assert "(not run here: no `wb precheck` of this series head" in letter
 
 
 def test_evidence_of_the_backport_takes_the_cover_letter_patches_shares(

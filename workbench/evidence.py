@@ -29,8 +29,8 @@ from typing import Any
 from workbench import bench, ktap, letter
 from workbench.errors import WorkbenchError
 from workbench.proc import git, run
-from workbench.records import (ApplyStage, BenchStage, ConfigStage, RecordError, RunRecord,
-                               TestsBuildStage, TestStage)
+from workbench.records import (ApplyStage, BenchStage, ConfigStage, PrecheckStage, RecordError,
+                               RunRecord, TestsBuildStage, TestStage)
 from workbench.report import environment_line
 from workbench.source import KernelTree, load_tree, variant_rev
 from workbench.status import Status
@@ -61,7 +61,11 @@ ARTEFACTS = {
             "tests-*/results.ktap", "tests-*/integrity.json"),
     "series": ("run.json", "series.md", "series/*.checkpatch", "tests-series-*/junit.xml"),
     "bench": ("run.json", "bench/bench.md", "bench/bench.json", "bench/*.png"),
+    "precheck": ("run.json", "precheck/precheck.txt", "precheck/precheck.json"),
 }
+# Cited when there is one: the robots' builds (wb precheck) cost minutes of
+# their own; without a run the letter says they were not done here.
+OPTIONAL = ("precheck",)
 
 
 @dataclass(frozen=True)
@@ -169,6 +173,20 @@ def stable_summary(all_run: CitedRun) -> str:
     trees = ktap_trees(all_run)
     return letter.stable_summary(trees["patched"]) if "patched" in trees else \
         "  (no results of the patched kernel)"
+
+
+def precheck_summary(precheck_run: CitedRun | None) -> str:
+    """The first failing commit and the configurations, from precheck.txt."""
+    if precheck_run is None:
+        return ("  (not run here: no `wb precheck` of this series head; the kernel test\n"
+                "  robot's builds are its to report)")
+    stage = precheck_run.record.stage("precheck", PrecheckStage)
+    if stage is None:
+        return f"  (the `wb precheck` run {precheck_run.path.name} stopped before its table)"
+    verdict = (f"first failing commit {stage.first_failure}" if stage.first_failure
+               else "every commit passes every configuration that builds here")
+    return letter.wrap(f"wb precheck, {stage.commits} commits x {len(stage.configurations)} "
+                       f"configurations ({', '.join(stage.configurations)}): {verdict}")
 
 
 def series_summary(series_run: CitedRun) -> str:

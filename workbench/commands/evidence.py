@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 from pathlib import Path
 
-from workbench import evidence, letter, log, submission
+from workbench import b4check, evidence, kcidb, letter, log, submission
 from workbench.commands import Common
 from workbench.context import Context
 from workbench.errors import WorkbenchError
@@ -55,6 +55,9 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     head = git(tree.path, "rev-parse", variant_rev(tree, "patched"))
     cited = {c: evidence.cited_run(ctx.ws, c, head) for c in evidence.CITED}
     missing = evidence.problems(cited, head)
+    robots = evidence.cited_run(ctx.ws, "precheck", head)
+    if robots is not None and robots.problem(head):
+        missing.append(robots.problem(head))
     if backport is not None:
         missing += backport.problems()
     elif series_dir.resolve() == PATCHES_DIR.resolve():
@@ -84,8 +87,10 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         "stable_summary": cited_or("all", evidence.stable_summary),
         "perf_summary": cited_or("bench", evidence.perf_summary),
         "environment": evidence.environment(cited),
+        "precheck_summary": evidence.precheck_summary(robots),
         "bundle": letter.wrap(f"evidence/v{version}/ (runs/, backport/runs/, claims.txt, "
-                              "b4-check.txt; MANIFEST.sha256 lists every file)"),
+                              "b4-check.txt, b4-review.json, kcidb.json; MANIFEST.sha256 "
+                              "lists every file)"),
         "reproduce_command": (evidence.REPRODUCE_WITH_BACKPORT if backport
                               else evidence.REPRODUCE),
         "base_source": textwrap.fill(evidence.base_source(tree), letter.WIDTH),
@@ -117,6 +122,7 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     if missing:
         body += "\nNot backed by a complete, passing run (written with --force):\n" + \
             "\n".join(letter.wrap(m, indent=" - ") for m in missing) + "\n"
+    results = kcidb_export(cited.get("all"), cited.get("bench"), missing, options.force)
     b4_log = ctx.run.path / "b4.log"
     prepared = submission.prepare(tree, series_head, author, version, subject, body,
                                   [evidence.TO_LIST], list(evidence.CC_LISTS), b4_log)
@@ -135,7 +141,12 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     shutil.copy2(checked.log, out_dir / "b4-check.txt")
     if range_diff is not None:
         (out_dir / "range-diff.txt").write_text(range_diff[1] + "\n")
-    evidence.copy_artefacts(cited, out_dir)
+    if results is not None:
+        (out_dir / "kcidb.json").write_text(json.dumps(results, indent=2) + "\n")
+    # What a maintainer's `b4 review` shows of this workbench's runs, per message.
+    review = {m.name: b4check.check(ctx.ws, m.read_bytes()) for m in messages}
+    (out_dir / "b4-review.json").write_text(json.dumps(review, indent=2) + "\n")
+    evidence.copy_artefacts({**cited, "precheck": robots}, out_dir)
     if backport is not None:
         evidence.copy_artefacts(backport.cited, out_dir / "backport")
     record = {"version": version, "kernel_version": tree.version,
@@ -148,7 +159,10 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
               "base_commit": tree.base_commit, "base_upstream": Path(tree.origin).is_dir(),
               "base_source": evidence.base_source(tree), "series_dir": str(series_dir),
               "forced": bool(missing), "missing": missing,
-              "runs": {c: r.path.name for c, r in cited.items() if r}, **current,
+              "runs": {c: r.path.name for c, r in {**cited, "precheck": robots}.items() if r},
+              "b4_review": {name: [e["status"] for e in entries]
+                            for name, entries in review.items()},
+              **current,
               "backport": backport.record() if backport else None}
     (out_dir / "evidence.json").write_text(json.dumps(record, indent=2) + "\n")
     manifest = evidence.write_manifest(out_dir)
@@ -158,6 +172,24 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     log.info(f"evidence v{version}: {out_dir} ({len(messages)} messages as b4 send would "
              f"send them, in {out_dir / 'messages'}; b4 branch {prepared.branch})")
     return Status.PASS
+
+
+def kcidb_export(all_run: evidence.CitedRun | None, bench_run: evidence.CitedRun | None,
+                 missing: list[str], force: bool) -> dict[str, Any] | None:
+    """The cited runs as KCIDB I/O (validated); None without a `wb all` run.
+    A run KCIDB cannot describe refuses the evidence, or with --force is listed."""
+    if all_run is None:
+        return None
+    try:
+        data = kcidb.Exporter("wb").export(all_run, kcidb.bench_of(all_run, bench_run))
+        kcidb.validate(data)
+    except WorkbenchError as err:
+        if not force:
+            raise WorkbenchError(f"refusing to write evidence: no KCIDB export of the "
+                                 f"cited runs: {err}", hint=err.hint) from None
+        missing.append(f"no KCIDB export: {err}")
+        return None
+    return data
 
 
 def ktap_trees(all_run: evidence.CitedRun | None) -> dict[str, Any]:
