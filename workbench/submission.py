@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench import log
+from workbench.commits import DEFAULT_CHECKPATCH_IGNORE
 from workbench.errors import WorkbenchError
 from workbench.letter import WIDTH, too_wide
 from workbench.proc import git, run
@@ -145,10 +146,13 @@ def prepare(tree: KernelTree, head: str, author: tuple[str, str], revision: int,
 
 
 def check(tree: KernelTree, prepared: Prepared, out: Path) -> Checked:
-    """b4 prep --check: checkpatch.pl --strict on every patch, as b4 runs it
-    (the same strictness as wb series)."""
+    """b4 prep --check: checkpatch.pl on every patch, as b4 runs it, with
+    wb series's options."""
     checkpatch = tree.path / "scripts" / "checkpatch.pl"
-    command = f"{checkpatch} -q --terse --no-summary --mailback --showfile --strict"
+    # wb series's options: --strict, and new files may leave MAINTAINERS alone.
+    ignore = ",".join(DEFAULT_CHECKPATCH_IGNORE)
+    command = (f"{checkpatch} -q --terse --no-summary --mailback --showfile --strict "
+               f"--ignore {ignore}")
     previous = _on_branch(tree, prepared.branch, prepared.head)
     try:
         output = b4(tree, "prep", "--no-cache", "--check", check=False,
