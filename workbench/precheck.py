@@ -22,6 +22,7 @@ from pathlib import Path
 
 from workbench import log
 from workbench.build import first_errors
+from workbench.digest import digest
 from workbench.errors import WorkbenchError
 from workbench.commits import WarningLedger, touched_files
 from workbench.letter import WIDTH
@@ -150,15 +151,23 @@ def configure(tree: KernelTree, state: TargetState, log_path: Path) -> None:
     target whose options do not survive is skipped, saying which."""
     target, build_dir = state.target, state.build_dir
     build_dir.mkdir(parents=True, exist_ok=True)
-    make = _make(tree, target, build_dir)
-    run([*make, "tinyconfig"], env=_env(tree), log=log_path)
-    own = build_dir / "wb-precheck.config"
-    own.write_text("".join(f"{o}={v}\n" if v != "n" else f"# {o} is not set\n"
-                           for o, v in target.options))
-    run([str(tree.path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
-         str(build_dir / ".config"), *(str(fragment_path(f)) for f in DEFAULT_FRAGMENTS),
-         str(own)], cwd=tree.path, env=_env(tree) | {"ARCH": target.arch}, log=log_path)
-    run([*make, "olddefconfig"], env=_env(tree), log=log_path)
+    fragments = [fragment_path(f) for f in DEFAULT_FRAGMENTS]
+    # The same base, fragments and options make the same .config: keep it.
+    inputs = digest([repr(target), tree.base_commit, *(p.read_text() for p in fragments)])
+    stamp = build_dir / "wb-precheck.inputs"
+    if not ((build_dir / ".config").exists() and stamp.exists()
+            and stamp.read_text() == inputs):
+        stamp.unlink(missing_ok=True)
+        make = _make(tree, target, build_dir)
+        run([*make, "tinyconfig"], env=_env(tree), log=log_path)
+        own = build_dir / "wb-precheck.config"
+        own.write_text("".join(f"{o}={v}\n" if v != "n" else f"# {o} is not set\n"
+                               for o, v in target.options))
+        run([str(tree.path / "scripts/kconfig/merge_config.sh"), "-m", "-O", str(build_dir),
+             str(build_dir / ".config"), *map(str, fragments), str(own)], cwd=tree.path,
+            env=_env(tree) | {"ARCH": target.arch}, log=log_path)
+        run([*make, "olddefconfig"], env=_env(tree), log=log_path)
+        stamp.write_text(inputs)
     final = parse_config((build_dir / ".config").read_text())
     lost = [f"{o}={v} (got {final.get(o, 'n')})" for o, v in target.options
             if final.get(o, "n") != v]
