@@ -560,3 +560,21 @@ def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
     assert "Changes in results since v1:" in letter_v2
     # The same series again: the range-diff to v1 pairs every patch as equal.
     assert letter_v2.count(" =  ") == len(series)
+
+
+def test_precheck_of_the_real_series_in_32_bit_and_with_sparse(main_job: Path):
+    """The robots' builds on the real kernel and series: a 32-bit build
+    (where the cookie does not fit a u64: patch 5 once stored ~0ULL in an
+    unsigned long, which gcc -Woverflow reports) and sparse, every commit."""
+    proc = wb("precheck", "--config", "i386-w1", "--config", "sparse")
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    run = latest_run()
+    text = (run / "precheck" / "precheck.txt").read_text()
+    assert "Every commit passes every configuration that builds here." in text
+    data = json.loads((run / "precheck" / "precheck.json").read_text())
+    patches = json.loads((run / "run.json").read_text())["stages"]["apply"]["patches"]
+    assert len(data["cells"]) == 2 * len(patches)
+    # Both built every object the series touches (all enabled by the fragments).
+    assert data["left_out"] == {}
+    sparse_log = (run / "precheck" / "logs" / "sparse-base.log").read_text()
+    assert "CHECK   " in sparse_log and "fs/splice.c" in sparse_log
