@@ -108,3 +108,34 @@ def test_a_table_written_part_way_says_how_far_it_got():
     assert markdown([_result(1), _result(2)], total=9).rstrip().endswith(
         "Checked 2 of 9 commits so far; none failed.")
     assert "First failing commit: 1 " in markdown([_result(1, tests=Status.FAIL)], total=9)
+
+
+def test_checkpatch_runs_spdxcheck_with_the_virtualenvs_python(tmp_path: Path):
+    """checkpatch.pl runs scripts/spdxcheck.py with the python3 first on
+    PATH; its failure (ply missing: what happened with pyenv's python3) is not
+    in checkpatch's totals, so wb says so instead of passing the patch."""
+    import subprocess
+    import sys
+
+    from workbench.commits import run_checkpatch
+    from workbench.errors import WorkbenchError
+    tree = tmp_path / "linux"
+    (tree / "scripts").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(tree)], check=True)
+    (tree / "a.c").write_text("int a;\n")
+    subprocess.run(["git", "-C", str(tree), "add", "."], check=True)
+    subprocess.run(["git", "-C", str(tree), "-c", "user.name=t", "-c", "user.email=t@e",
+                    "commit", "-qm", "a"], check=True)
+    checkpatch = tree / "scripts/checkpatch.pl"
+    checkpatch.write_text("#!/bin/sh\n"
+                          "python3 -c 'import sys, ply, git; print(sys.executable)' 2>&1\n"
+                          "echo 'total: 0 errors, 0 warnings, 9 lines checked'\n")
+    checkpatch.chmod(0o755)
+    report = run_checkpatch(tree, "HEAD", tmp_path / "a.patch", ())
+    assert report.passed
+    assert (tmp_path / "a.checkpatch").read_text().splitlines()[0] == sys.executable
+    checkpatch.write_text("#!/bin/sh\n"
+                          "python3 -c 'import no_such_module_here' 2>&1\n"
+                          "echo 'total: 0 errors, 0 warnings, 9 lines checked'\n")
+    with pytest.raises(WorkbenchError, match="a helper it runs failed"):
+        run_checkpatch(tree, "HEAD", tmp_path / "a.patch", ())

@@ -13,7 +13,6 @@ import re
 import shlex
 import shutil
 import signal
-import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +23,7 @@ from workbench import log
 from workbench.accel import Accel, Accelerator, qemu_version
 from workbench.console import KernelReport, find_reports
 from workbench.errors import WorkbenchError
+from workbench.proc import venv_path
 from workbench.status import Status
 
 DEFAULT_TIMEOUT = 600.0
@@ -104,14 +104,8 @@ def tool_versions() -> dict[str, str]:
     return {"qemu": qemu_version(), "virtme_ng": vng}
 
 
-def _tool_path() -> str:
-    """PATH with this interpreter's bin directory first: vng runs virtme-run
-    from PATH, and both live in the virtualenv the workbench runs from."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
-
-
 def vng_command(request: BootRequest, accel: Accel) -> list[str]:
-    vng = os.environ.get("WB_VNG") or shutil.which("vng", path=_tool_path())
+    vng = os.environ.get("WB_VNG") or shutil.which("vng", path=venv_path())
     if vng is None:
         raise WorkbenchError("vng (virtme-ng) not found",
                              hint="run the README's setup; it installs virtme-ng in .venv")
@@ -220,7 +214,7 @@ def _boot_once(request: BootRequest, console_log: Path, accel: Accel) -> BootRes
         out.write(f"# {shlex.join(cmd)}\n".encode())
         out.flush()
         child = pexpect.spawn(cmd[0], cmd[1:], timeout=request.timeout, logfile=out,
-                              dimensions=(50, 250), env=os.environ | {"PATH": _tool_path()})
+                              dimensions=(50, 250), env=os.environ | {"PATH": venv_path()})
         deadline = start + request.timeout
         # Under KVM, until the kernel's banner shows that KVM runs it.
         banner_limit = start + KVM_SILENCE_SECONDS if accel.name == "kvm" else None

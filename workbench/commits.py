@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workbench.proc import git, run
+from workbench.errors import WorkbenchError
+from workbench.proc import git, run, venv_path
 from workbench.status import Status
 
 # Message types a series may trigger without being wrong: new files make
@@ -63,8 +64,16 @@ def run_checkpatch(tree: Path, commit: str, patch_path: Path,
     cmd = [str(tree / "scripts/checkpatch.pl"), "--strict", "--color=never"]
     if ignore:
         cmd += ["--ignore", ",".join(ignore)]
-    proc = run([*cmd, str(patch_path)], cwd=tree, check=False)
+    proc = run([*cmd, str(patch_path)], cwd=tree, check=False,
+               env=os.environ | {"PATH": venv_path()})
     patch_path.with_suffix(".checkpatch").write_text(proc.stdout)
+    if "Traceback (most recent call last)" in proc.stdout:
+        # spdxcheck.py's failures are not counted in checkpatch's totals
+        raise WorkbenchError(f"checkpatch.pl on {patch_path.name}: a helper it runs failed "
+                             f"(see {patch_path.with_suffix('.checkpatch')}):\n"
+                             + proc.stdout.split("Traceback", 1)[1][-800:],
+                             hint="scripts/spdxcheck.py needs ply and GitPython, which the "
+                                  "workbench's virtualenv has (make setup)")
     return parse_checkpatch(proc.stdout)
 
 

@@ -1,7 +1,9 @@
 """Running host commands with their output kept in a log file."""
 
+import os
 import shlex
 import subprocess
+import sys
 from pathlib import Path
 
 from workbench.errors import WorkbenchError
@@ -40,3 +42,11 @@ def git(tree: Path, *args: str) -> str:
 
 def tail(text: str, lines: int = 20) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def venv_path() -> str:
+    """PATH with this interpreter's bin directory first: vng runs virtme-run
+    from PATH, checkpatch.pl runs scripts/spdxcheck.py with the first python3
+    there (it needs ply and GitPython), and they live in the virtualenv the
+    workbench runs from."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])

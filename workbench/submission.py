@@ -22,7 +22,7 @@ from workbench import log
 from workbench.commits import DEFAULT_CHECKPATCH_IGNORE
 from workbench.errors import WorkbenchError
 from workbench.letter import WIDTH, too_wide
-from workbench.proc import git, run
+from workbench.proc import git, run, venv_path
 from workbench.source import PATCHED_BRANCH, KernelTree
 
 B4_BRANCH = "b4/stable-splice"
@@ -52,7 +52,7 @@ class Checked:
 def _config_env(pairs: dict[str, str]) -> dict[str, str]:
     """The environment with ``pairs`` added to git's command-line config
     (GIT_CONFIG_COUNT...), after any already there (the caller's identity)."""
-    env = dict(os.environ)
+    env = dict(os.environ) | {"PATH": venv_path()}  # checkpatch's spdxcheck.py: ply
     count = int(env.get("GIT_CONFIG_COUNT", "0") or 0)
     for key, value in pairs.items():
         env[f"GIT_CONFIG_KEY_{count}"], env[f"GIT_CONFIG_VALUE_{count}"] = key, value
