@@ -560,6 +560,8 @@ def test_evidence_for_the_tested_series(tmp_path: Path, main_job: Path):
     assert "Changes in results since v1:" in letter_v2
     # The same series again: the range-diff to v1 pairs every patch as equal.
     assert len(re.findall(r"(?m)^ +\d+ = +\d+ ", letter_v2)) == len(series)
+    assert [line for line in letter_v2.splitlines()
+            if len(line) > 75 and not line.startswith("Link: ")] == []
 
 
 def test_precheck_of_the_real_series_in_32_bit_and_with_sparse(main_job: Path):

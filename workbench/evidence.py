@@ -262,8 +262,8 @@ def changes(previous: dict, current: dict, version: int) -> str:
     if old_series != new_series:
         lines.append(f" - per-commit results: {' '.join(old_series) or 'none'} -> "
                      f"{' '.join(new_series) or 'none'}")
-    body = "\n".join(lines) or " - none"
-    return f"Changes in results since v{version - 1}:\n{body}\n"
+    body = "\n".join(letter.wrap(line.removeprefix(" - "), indent=" - ") for line in lines)
+    return f"Changes in results since v{version - 1}:\n{body or ' - none'}\n"
 
 
 def base_source(tree: KernelTree, trailer: bool = True) -> str:

@@ -117,8 +117,8 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
         body += "\n" + evidence.changes(previous, current, version)
     range_diff = submission.range_diff(tree, version, series_head)
     if range_diff is not None:
-        body += (f"\nRange-diff against v{version - 1} (git range-diff; the whole of it "
-                 f"is range-diff.txt in the bundle):\n{range_diff[0]}\n")
+        body += (f"\nRange-diff against v{version - 1} (all of it: range-diff.txt in the "
+                 f"bundle):\n{range_diff[0]}\n")
     if missing:
         body += "\nNot backed by a complete, passing run (written with --force):\n" + \
             "\n".join(letter.wrap(m, indent=" - ") for m in missing) + "\n"
