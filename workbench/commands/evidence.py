@@ -101,9 +101,16 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
     missing += [f"cover letter claim without a test: {c}"
                 for c in letter.unreferenced_claims(body)]
     missing += [f"cover letter claim {c.problem}" for c in claims if c.problem]
+    series_head = submission.reauthor(tree, author, placeholder)
+    previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
+    if previous is not None:
+        body += "\n" + evidence.changes(previous, current, version)
+    range_diff = submission.range_diff(tree, version, series_head)
+    if range_diff is not None:
+        body += (f"\nRange-diff against v{version - 1} (all of it: range-diff.txt in the "
+                 f"bundle):\n{range_diff[0]}\n")
     missing += [f"cover letter line {len(line)} columns wide: {line[:50]}..."
                 for line in letter.too_wide(body)]
-    series_head = submission.reauthor(tree, author, placeholder)
     missing += [f"commit message line {line}" for line in submission.wide_commit_lines(
         tree, series_head)]
     if missing and not options.force:
@@ -112,13 +119,6 @@ def evidence_command(ctx: Context, options: EvidenceOptions) -> Status:
                              + "\n".join(f"  - {m}" for m in missing),
                              hint="rerun those, or pass --force to write it anyway "
                                   "(the cover letter then says what is missing)")
-    previous = ctx.ws.read_json(root / f"v{version - 1}" / "evidence.json")
-    if previous is not None:
-        body += "\n" + evidence.changes(previous, current, version)
-    range_diff = submission.range_diff(tree, version, series_head)
-    if range_diff is not None:
-        body += (f"\nRange-diff against v{version - 1} (all of it: range-diff.txt in the "
-                 f"bundle):\n{range_diff[0]}\n")
     if missing:
         body += "\nNot backed by a complete, passing run (written with --force):\n" + \
             "\n".join(letter.wrap(m, indent=" - ") for m in missing) + "\n"
