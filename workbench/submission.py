@@ -13,6 +13,8 @@ and no cover commit is inserted under them. Each evidence revision is tagged
 """
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 import re
 import sys
 from dataclasses import dataclass
@@ -108,12 +110,16 @@ def tested_trees(tree: KernelTree, head: str) -> bool:
     return trees(head) == trees(PATCHED_BRANCH)
 
 
-def _on_branch(tree: KernelTree, branch: str, head: str) -> str:
-    """Check out ``branch`` at ``head`` (b4 works on the current branch);
-    returns what was checked out, for ``_restore``."""
+@contextmanager
+def _on_branch(tree: KernelTree, branch: str, head: str) -> Iterator[None]:
+    """With ``branch`` checked out at ``head`` (b4 works on the current
+    branch); then back to what was checked out, detached, as wb leaves it."""
     previous = git(tree.path, "rev-parse", "HEAD")
     git(tree.path, "checkout", "-q", "-B", branch, head)
-    return previous
+    try:
+        yield
+    finally:
+        git(tree.path, "checkout", "-q", "--detach", previous)
 
 
 def prepare(tree: KernelTree, head: str, author: tuple[str, str], revision: int,
@@ -127,8 +133,7 @@ def prepare(tree: KernelTree, head: str, author: tuple[str, str], revision: int,
     git(tree.path, "branch", "-f", FORK_BRANCH, tree.base_commit)
     enrolled = bool(run(["git", "-C", str(tree.path), "config", "--get",
                          f"branch.{B4_BRANCH}.b4-tracking"], check=False).stdout.strip())
-    previous = _on_branch(tree, B4_BRANCH, head)
-    try:
+    with _on_branch(tree, B4_BRANCH, head):
         if not enrolled:
             log.info(f"b4: enrolling {B4_BRANCH} (fork point {FORK_BRANCH})")
             b4(tree, "prep", "-e", FORK_BRANCH, log_path=log_path,
@@ -138,8 +143,6 @@ def prepare(tree: KernelTree, head: str, author: tuple[str, str], revision: int,
         b4(tree, "prep", "--auto-to-cc", log_path=log_path,
            config={"b4.send-series-to": ", ".join(to), "b4.send-series-cc": ", ".join(cc)})
         cover = git(tree.path, "config", f"branch.{B4_BRANCH}.description")
-    finally:
-        git(tree.path, "checkout", "-q", "--detach", previous)
     trailers = re.findall(r"(?m)^(To|Cc): (.+)$", cover)
     return Prepared(B4_BRANCH, head, revision, author,
                     [v for k, v in trailers if k == "To"], [v for k, v in trailers if k == "Cc"])
@@ -153,12 +156,9 @@ def check(tree: KernelTree, prepared: Prepared, out: Path) -> Checked:
     ignore = ",".join(DEFAULT_CHECKPATCH_IGNORE)
     command = (f"{checkpatch} -q --terse --no-summary --mailback --showfile --strict "
                f"--ignore {ignore}")
-    previous = _on_branch(tree, prepared.branch, prepared.head)
-    try:
+    with _on_branch(tree, prepared.branch, prepared.head):
         output = b4(tree, "prep", "--no-cache", "--check", check=False,
                     config={"b4.prep-perpatch-check-cmd": command})
-    finally:
-        git(tree.path, "checkout", "-q", "--detach", previous)
     output = _ANSI.sub("", output)
     out.write_text(output)
     # b4 exits 0 whatever checkpatch found; its last line counts the findings.
@@ -172,8 +172,7 @@ def check(tree: KernelTree, prepared: Prepared, out: Path) -> Checked:
 def write_messages(tree: KernelTree, prepared: Prepared, out_dir: Path,
                    log_path: Path) -> list[Path]:
     """The messages ``b4 send`` would send, one .eml each, into ``out_dir``."""
-    previous = _on_branch(tree, prepared.branch, prepared.head)
-    try:
+    with _on_branch(tree, prepared.branch, prepared.head):
         # b4 sends From: the git identity; the same the commits were given.
         # Without a mail transport configured, b4 in a kernel tree picks its
         # web endpoint, which insists on signing: a sendmail command that can
@@ -182,8 +181,6 @@ def write_messages(tree: KernelTree, prepared: Prepared, out_dir: Path,
         b4(tree, "send", "--no-sign", "-o", str(out_dir), log_path=log_path,
            config={"user.name": prepared.author[0], "user.email": prepared.author[1],
                    "sendemail.sendmailcmd": "false"})
-    finally:
-        git(tree.path, "checkout", "-q", "--detach", previous)
     messages = sorted(out_dir.glob("*.eml"))
     if not messages:
         raise WorkbenchError(f"b4 send -o {out_dir} wrote no messages")
