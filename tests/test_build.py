@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.build import compiler_of, first_errors, switch_to
+from workbench.build import ccache_env, compiler_of, first_errors, switch_to
 from workbench.source import KernelTree
 
 GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
@@ -23,6 +23,30 @@ def test_first_errors_of_a_real_compile_failure(data: Path):
 def test_first_errors_of_a_real_link_failure(data: Path):
     errors = first_errors((data / "golden/build-link-error.log").read_text())
     assert errors[0] == "splice.c:(.text+0x7c4): undefined reference to `pipe_discard_stale'"
+
+
+def test_ccache_misses_compile_once_and_hits_across_modes(tmp_path: Path, monkeypatch):
+    """Real ccache, with a compile line shaped like Kbuild's (-Wp,-MMD): in
+    depend mode a miss takes its key from the compiler's dependency file (no
+    preprocessor run first), and an entry made so is a hit for a ccache
+    without it (a user's CCACHE_NODEPEND is kept)."""
+    (tmp_path / "h.h").write_text("#define X 1\n")
+    (tmp_path / "a.c").write_text('#include "h.h"\nint f(void) { return X; }\n')
+    monkeypatch.delenv("CCACHE_DEPEND", raising=False)
+    env = ccache_env(tmp_path / "linux") | {"CCACHE_DIR": str(tmp_path / "cache")}
+    assert env["CCACHE_DEPEND"] == "1" and env["CCACHE_BASEDIR"] == str(tmp_path)
+
+    def compile_logged(log: str, extra: dict[str, str]) -> str:
+        subprocess.run(["ccache", "gcc", "-Wp,-MMD,.a.o.d", "-c", "a.c", "-o", "a.o"],
+                       cwd=tmp_path, check=True,
+                       env=os.environ | env | extra | {"CCACHE_LOGFILE": str(tmp_path / log)})
+        return (tmp_path / log).read_text()
+
+    assert "Got result key from dependency file" in compile_logged("miss.log", {})
+    env.pop("CCACHE_DEPEND")
+    assert "Result: direct_cache_hit" in compile_logged("hit.log", {"CCACHE_NODEPEND": "1"})
+    monkeypatch.setenv("CCACHE_NODEPEND", "1")
+    assert "CCACHE_DEPEND" not in ccache_env(tmp_path / "linux")
 
 
 def test_compiler_is_the_one_kconfig_recorded(tmp_path: Path):

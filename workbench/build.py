@@ -47,6 +47,24 @@ def make_vars() -> tuple[str, ...]:
     return ()
 
 
+def ccache_env(tree: Path) -> dict[str, str]:
+    """What a kernel build adds to the environment for ccache; what the user
+    set is kept (CCACHE_NODEPEND=1 turns depend mode off).
+
+    CCACHE_BASEDIR: the compiler sees absolute paths (the build is out of
+    tree); made relative to the work directory they are the same in every
+    clone and worktree, so ccache serves a second checkout too.
+    CCACHE_DEPEND: a miss runs the compiler once (Kbuild's -MMD lists the
+    headers to hash), not the preprocessor first and then the compiler: a
+    cold build of fs/ext4 and mm took 60 s instead of 88 s (no ccache:
+    52-62 s). Hits are the same direct-mode hits.
+    """
+    env = {"CCACHE_BASEDIR": os.environ.get("CCACHE_BASEDIR", str(tree.parent))}
+    if not {"CCACHE_DEPEND", "CCACHE_NODEPEND"} & set(os.environ):
+        env["CCACHE_DEPEND"] = "1"
+    return env
+
+
 def first_errors(log_text: str, limit: int = 10) -> tuple[str, ...]:
     """The first compiler, linker and make errors of a build log."""
     found = [line for line in log_text.splitlines() if _ERROR_LINE.search(line)]
@@ -121,12 +139,8 @@ def build_kernel(tree: KernelTree, variant: str, rev: str, build_dir: Path,
     jobs = jobs or os.cpu_count() or 1
     cmd = ["make", "-C", str(tree.path), f"O={build_dir}", f"ARCH={ARCH}", *make_vars(),
            f"-j{jobs}", "bzImage"]
-    # CCACHE_BASEDIR: the compiler sees absolute paths (the build is out of
-    # tree); made relative to the work directory they are the same in every
-    # clone and worktree, so ccache serves a second checkout too.
     env = os.environ | {"KBUILD_BUILD_USER": "workbench", "KBUILD_BUILD_HOST": "workbench",
-                        "CCACHE_BASEDIR": os.environ.get("CCACHE_BASEDIR",
-                                                         str(tree.path.parent))}
+                        **ccache_env(tree.path)}
     stats_path = build_dir / "wb-build-stats.json"
     expected = _read_stats(build_dir).get("steps")
     # Until this build succeeds, the objects may match no commit (a failed or

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from workbench import log
-from workbench.build import first_errors
+from workbench.build import ccache_env, first_errors
 from workbench.digest import digest
 from workbench.errors import WorkbenchError
 from workbench.commits import WarningLedger, touched_files
@@ -135,10 +135,9 @@ def _make(tree: KernelTree, target: Target, build_dir: Path) -> list[str]:
 
 
 def _env(tree: KernelTree) -> dict[str, str]:
-    # As build.build_kernel: paths relative to the work directory for ccache.
-    # LC_ALL=C: the compilers quote with ' as the robots' reports do.
-    return os.environ | {"LC_ALL": "C", "CCACHE_BASEDIR": os.environ.get("CCACHE_BASEDIR",
-                                                          str(tree.path.parent)),
+    # As build.build_kernel; LC_ALL=C: the compilers quote with ' as the
+    # robots' reports do.
+    return os.environ | {"LC_ALL": "C", **ccache_env(tree.path),
                          "KBUILD_BUILD_USER": "workbench", "KBUILD_BUILD_HOST": "workbench"}
 
 
