@@ -665,9 +665,11 @@ def test_third_party_suite_replayed_from_real_boots(built: Workbench) -> None:
     args = ["--suite", "thirdparty", "--seed", "20261206"]
     found, cases = {}, {}
     for variant in ("base", "patched"):
+        # The first call builds liburing's tests and xfstests' programs for
+        # real: about a minute on a busy 2-core machine.
         result = built.wb("test", "--variant", variant, *args,
                           boots=[Boot("clean-run", ktap=f"thirdparty-{variant}",
-                                      only_planned=True)])
+                                      only_planned=True)], seconds=300)
         assert result.status == 0, result.output
         xml = JUnitXml.fromfile(str(result.run / f"tests-{variant}" / "junit.xml"))
         found[variant] = {s.name: (c.result[0].message if c.result else "pass")

@@ -128,9 +128,10 @@ class Workbench:
                                 preexec_fn=preexec)
         return Started(self, proc, before, calls)
 
-    def wb(self, *args: str, boots: Sequence[Boot] = (), env: dict[str, str] | None = None
-           ) -> Result:
-        return self.start(*args, boots=boots, env=env).finish()
+    def wb(self, *args: str, boots: Sequence[Boot] = (), env: dict[str, str] | None = None,
+           seconds: float = COMMAND_SECONDS) -> Result:
+        """Run wb to its end; ``seconds``: when it counts as hung."""
+        return self.start(*args, boots=boots, env=env).finish(seconds)
 
     def new_run(self, before: set[Path]) -> Path:
         made = self.runs() - before
@@ -170,9 +171,9 @@ class Started:
             time.sleep(0.05)
         raise AssertionError(f"{text!r} never appeared in {name}")
 
-    def finish(self) -> Result:
+    def finish(self, seconds: float = COMMAND_SECONDS) -> Result:
         try:
-            stdout, stderr = self.proc.communicate(timeout=COMMAND_SECONDS)
+            stdout, stderr = self.proc.communicate(timeout=seconds)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             stdout, stderr = self.proc.communicate()
