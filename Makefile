@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 WB := $(VENV)/bin/wb
 
-.PHONY: setup main test test-fast coverage
+.PHONY: setup main test test-fast test-kasan test-mainline coverage
 
 setup: $(STAMP)
 
@@ -21,10 +21,23 @@ main: setup
 	scripts/install-deps.sh
 	$(WB) all
 
-# Everything, end-to-end tests (real kernel builds and boots) included.
+# Everything, end-to-end tests (real kernel builds and boots) included; at the
+# end the slowest tests, each module's time and each kernel build's.
 test: setup
 	scripts/install-deps.sh
-	$(VENV)/bin/pytest -ra
+	$(VENV)/bin/pytest -ra --durations=25
+
+# End-to-end tests left out of make test, each with cold kernel builds of its
+# own (tests/conftest.py, EXTRAS): the debug (KASAN, lockdep) kernel; the 7.3
+# kernel pair and the mainline evidence, which cites the 6.12 main job.
+test-kasan: setup
+	scripts/install-deps.sh
+	WB_E2E_EXTRA=kasan $(VENV)/bin/pytest -ra --durations=10 -m extra tests/test_e2e.py
+
+test-mainline: setup
+	scripts/install-deps.sh
+	WB_E2E_EXTRA=mainline $(VENV)/bin/pytest -ra --durations=10 \
+		tests/test_e2e.py::test_main_job_reports tests/test_e2e_mainline.py
 
 # The fast tier: no kernel build or boot (unit tests, mypy, wb against fakes).
 test-fast: setup

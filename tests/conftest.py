@@ -1,3 +1,4 @@
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -5,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import e2e_wb
 from fakes import fakelinux
 from fakes.wb import Workbench
 from workbench.source import DEFAULT_TARBALL
@@ -12,6 +14,10 @@ from workbench.source import DEFAULT_TARBALL
 DATA = Path(__file__).parent / "data"
 # How long the session's one extraction of the kselftest headers took.
 _EXTRACTED: dict[str, float] = {}
+# Seconds per test module: its tests' setup, call and teardown (a session
+# fixture's setup, such as the main job, counts for the module that needs it
+# first).
+_MODULE_SECONDS: dict[str, float] = {}
 
 
 @pytest.fixture
@@ -88,7 +94,34 @@ def kernel_selftest_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Skip the end-to-end tests marked extra(NAME) unless WB_E2E_EXTRA names it."""
+    try:
+        wanted = e2e_wb.extras_wanted(os.environ.get("WB_E2E_EXTRA", ""))
+    except ValueError as err:
+        raise pytest.UsageError(str(err)) from None
+    for item in items:
+        for mark in item.iter_markers("extra"):
+            reason = e2e_wb.extra_skip_reason(mark.args[0], wanted)
+            if reason:
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    module = report.nodeid.split("::")[0]
+    _MODULE_SECONDS[module] = _MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for tarball, seconds in _EXTRACTED.items():
         terminalreporter.write_line(f"kselftest headers extracted from {tarball} "
                                     f"in {seconds:.1f} s (once per session)")
+    slow = sorted(((s, m) for m, s in _MODULE_SECONDS.items() if s >= 1), reverse=True)
+    if slow:
+        terminalreporter.section("time per test module (1 s or more)")
+        for seconds, module in slow:
+            terminalreporter.write_line(f"{seconds / 60:6.1f} min  {module}")
+    if e2e_wb.LEDGER:
+        terminalreporter.section("end-to-end: kernel builds and wb calls")
+        for line in e2e_wb.summary(e2e_wb.LEDGER):
+            terminalreporter.write_line(line)

@@ -1,12 +1,15 @@
-"""End to end on mainline: Debian's Linux 7.3-rc7 source, the series for
-submission (patches/, chosen by the tree's version), built and booted like
-the 6.12 main job of test_e2e.py, in a work directory of its own
-(work/e2e-7.3/, or $WB_E2E_MAINLINE_WORKDIR). ccache, shared by every work
-directory, serves what an earlier build compiled.
+"""End to end on mainline: Debian's Linux 7.3-rc7 source and the series for
+submission (patches/, chosen by the tree's version), in a work directory of
+its own (work/e2e-7.3/, or $WB_E2E_MAINLINE_WORKDIR). ccache, shared by every
+work directory, serves what an earlier build compiled.
 
-The 6.12 job checks the workbench itself (failures, hangs, Ctrl-C, reruns,
-the per-commit series, bench); this one checks what differs on mainline: the
-series that applies there, and that it holds with ext4's large folios.
+make test sets the tree up, applies the series and runs the robots' builds
+of every commit on it (wb precheck, 32-bit and sparse): no kernel of its own,
+because two more cold kernel builds would double its time. The 7.3 kernel
+pair (`wb all --kernel 7.3`: that the series holds with ext4's large folios,
+and the mainline evidence with the 6.12 job as its backport) is `make
+test-mainline` (WB_E2E_EXTRA=mainline). The 6.12 job (test_e2e.py) checks
+the workbench itself: failures, hangs, Ctrl-C, reruns, wb series, bench.
 """
 
 import json
@@ -16,6 +19,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+import e2e_wb
 
 from workbench.source import KNOWN_KERNELS
 from workbench.workspace import PATCHES_DIR, PROJECT_ROOT
@@ -27,23 +32,36 @@ TARBALL = KNOWN_KERNELS["7.3"].tarball
 
 
 def wb(*args: str, timeout: float = 3600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "workbench", "--workdir", str(WORKDIR), *args],
-                          capture_output=True, text=True, timeout=timeout)
-    sys.stderr.write(proc.stderr[-6000:])
-    return proc
+    return e2e_wb.wb(WORKDIR, *args, timeout=timeout)
+
+
+def _skip_without_tarball() -> None:
+    if not TARBALL.exists():
+        pytest.skip(f"{TARBALL} not on this machine: {KNOWN_KERNELS['7.3'].how_to_get}")
+
+
+@pytest.fixture(scope="session")
+def mainline_precheck() -> Path:
+    """`wb precheck` of the mainline series in 32-bit (W=1) and with sparse:
+    the tree set up from the tarball, the series applied, every commit's
+    touched objects built in both configurations."""
+    _skip_without_tarball()
+    assert wb("tree", "--kernel", "7.3").returncode == 0
+    proc = wb("precheck", "--config", "i386-w1", "--config", "sparse")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return (WORKDIR / "runs" / "latest").resolve()
 
 
 @pytest.fixture(scope="session")
 def mainline_job() -> Path:
-    if not TARBALL.exists():
-        pytest.skip(f"{TARBALL} not on this machine: {KNOWN_KERNELS['7.3'].how_to_get}")
+    _skip_without_tarball()
     proc = wb("all", "--kernel", "7.3")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return (WORKDIR / "runs" / "latest").resolve()
 
 
-def test_mainline_tree_gets_the_mainline_series(mainline_job: Path):
-    applied = json.loads((mainline_job / "run.json").read_text())["stages"]["apply"]
+def test_mainline_tree_gets_the_mainline_series(mainline_precheck: Path):
+    applied = json.loads((mainline_precheck / "run.json").read_text())["stages"]["apply"]
     listed = [line for line in (PATCHES_DIR / "series").read_text().splitlines()
               if line.strip() and not line.startswith("#")]
     assert applied["patches"] == listed
@@ -53,6 +71,23 @@ def test_mainline_tree_gets_the_mainline_series(mainline_job: Path):
     assert tree["version"].startswith("7.3"), tree
 
 
+def test_precheck_of_the_mainline_series_in_32_bit_and_with_sparse(mainline_precheck: Path):
+    """The robots' builds of the series as posted: a 32-bit build (where
+    the cookie does not fit a u64: patch 5 once stored ~0ULL in an unsigned
+    long, which gcc -Woverflow reports) and sparse, every commit."""
+    text = (mainline_precheck / "precheck" / "precheck.txt").read_text()
+    assert "Every commit passes every configuration that builds here." in text
+    data = json.loads((mainline_precheck / "precheck" / "precheck.json").read_text())
+    patches = json.loads((mainline_precheck / "run.json").read_text())["stages"]["apply"][
+        "patches"]
+    assert len(data["cells"]) == 2 * len(patches)
+    # Both built every object the series touches (all enabled by the fragments).
+    assert data["left_out"] == {}
+    sparse_log = (mainline_precheck / "precheck" / "logs" / "sparse-base.log").read_text()
+    assert "CHECK   " in sparse_log and "fs/splice.c" in sparse_log
+
+
+@pytest.mark.extra("mainline")
 def test_stable_holds_on_every_filesystem_with_large_folios(mainline_job: Path):
     """Every stable cell passes (its data is OLD or the consumer got ESTALE),
     on base every stable cell skips; ext4 caches files in large folios on 7.3,
@@ -76,6 +111,7 @@ SUBMITTER = {"GIT_CONFIG_COUNT": "2", "GIT_CONFIG_KEY_0": "user.name",
              "GIT_CONFIG_VALUE_1": "ada@example.com"}
 
 
+@pytest.mark.extra("mainline")
 def test_evidence_on_mainline_carries_the_backport(tmp_path: Path, mainline_job: Path):
     """The 6.12 main job's work directory (test_e2e.py) is the backport's. Only
     wb all ran here: --force, and the cover letter lists the missing runs."""
