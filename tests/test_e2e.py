@@ -492,12 +492,12 @@ def test_series_names_the_first_commit_with_a_new_warning(tmp_path: Path, main_j
     try:
         proc = wb("series", "--patches", str(patches), "--fs", "tmpfs", "--filter",
                   "plain.read.write.after", "--seed", "1")
+        run = latest_run()
     finally:
         # wb/patched is that series now: back to the real one, which the
         # main job tested and the evidence cites.
         assert wb("apply").returncode == 0
     assert proc.returncode == 1, proc.stdout[-3000:]
-    run = latest_run()
     table = (run / "series.md").read_text()
     assert "| 1 | " in table and "| 2 | " in table
     assert ("First failing commit: 2 " in table
