@@ -100,3 +100,14 @@ def test_an_unknown_configuration_is_named(workbench, fake_tree):
     assert refused.status == 2
     assert "unknown precheck configuration(s): gcc-w2" in refused.stderr
     assert "known: gcc-w1, sparse," in refused.stderr
+
+
+def test_a_sparse_the_kernel_refuses_checks_nothing(data):
+    """Kbuild of 7.3 with Debian 12's sparse 0.6.4 (a real log of that
+    configuration's base build): C=1 warns once and builds on unchecked,
+    which must not count as a pass."""
+    refused = (data / "golden/precheck-sparse-too-old-7.3.log").read_text()
+    assert precheck.refused_checker(refused).startswith("Kbuild ran no sparse: 'C=1 specified")
+    checked = refused.replace("C=1 specified, but sparse is not available or not up to date",
+                              "  CHECK   fs/splice.c")
+    assert precheck.refused_checker(checked) == ""

@@ -145,6 +145,19 @@ def missing_tools(target: Target) -> list[str]:
     return [t for t in target.tools if shutil.which(t) is None]
 
 
+# What Kbuild says, and then builds on without checking, when C=1 finds a
+# sparse older than the kernel wants (7.x with Debian 12's sparse 0.6.4).
+_CHECKER_REFUSED = "C=1 specified, but sparse is not available or not up to date"
+
+
+def refused_checker(log_text: str) -> str:
+    """Why a C=1 build checked nothing ("" when it did)."""
+    if _CHECKER_REFUSED not in log_text:
+        return ""
+    return (f"Kbuild ran no sparse: '{_CHECKER_REFUSED}' (this kernel wants a newer "
+            "sparse than the host's)")
+
+
 def configure(tree: KernelTree, state: TargetState, log_path: Path) -> None:
     """tinyconfig, the fragments, the target's options, olddefconfig; a
     target whose options do not survive is skipped, saying which."""
@@ -252,6 +265,11 @@ def run_precheck(tree: KernelTree, base: str, head: str, targets: tuple[Target, 
         cell = check_commit(tree, state, base, logs / f"{state.target.slug}-base.log", jobs)
         if cell.status is Status.FAIL:  # the base's own warnings are its baseline
             cell = Cell(Status.PASS, log=cell.log)
+        refused = refused_checker(Path(cell.log).read_text(errors="replace")) if cell.log \
+            else ""
+        if refused:  # a pass would claim a check that never ran
+            state.skipped = refused
+            cell = Cell(Status.SKIP, refused, log=cell.log)
         if cell.status is Status.BUILD_FAILURE:
             state.skipped = f"the base does not build: {cell.detail}"
         base_cells[state.target.name] = cell
